@@ -1,0 +1,667 @@
+"""Connection and server commands: PING ECHO QUIT AUTH SELECT HELLO RESET
+CLIENT COMMAND CONFIG DBSIZE FLUSHDB FLUSHALL TIME MONITOR SLOWLOG SHUTDOWN INFO.
+"""
+
+import time
+
+from . import __version__, REDIS_COMPAT_VERSION, config as configmod
+from .log import log, LL_NOTICE, LL_WARNING, set_level
+from .networking import (
+    CLIENT_CLOSE_AFTER_REPLY, CLIENT_MONITOR, CLIENT_PUBSUB, CLIENT_REPLY_OFF,
+    CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT, CLIENT_TYPE_NAMES, client_command_help,
+    client_info_string, free_client, free_client_async)
+from .resp import string2ll
+from .server import (
+    Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
+    CMD_NO_AUTH, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE,
+    prepare_for_shutdown_and_exit, update_obuf_check_threshold)
+
+OK = b"+OK\r\n"
+SYNTAX_ERR = "syntax error"
+NOT_INTEGER = "value is not an integer or out of range"
+
+
+def get_long_or_reply(c, arg, msg=NOT_INTEGER):
+    v = string2ll(arg)
+    if v is None:
+        c.add_reply_error(msg)
+    return v
+
+
+# ---- connection ----------------------------------------------------------
+
+def ping_command(c):
+    argv = c.argv
+    if len(argv) > 2:
+        c.add_reply_error("wrong number of arguments for 'ping' command")
+        return
+    if c.flags & CLIENT_PUBSUB and c.resp == 2:
+        arg = argv[1] if len(argv) == 2 else b""
+        c.add_reply(b"*2\r\n$4\r\npong\r\n$%d\r\n%s\r\n" % (len(arg), arg))
+    elif len(argv) == 1:
+        c.add_reply(b"+PONG\r\n")
+    else:
+        c.add_reply_bulk(argv[1])
+
+
+def echo_command(c):
+    c.add_reply_bulk(c.argv[1])
+
+
+def quit_command(c):
+    c.add_reply(OK)
+    c.flags |= CLIENT_CLOSE_AFTER_REPLY
+
+
+def _check_password(username, password):
+    want = server.config.requirepass
+    if username not in (None, b"default"):
+        return False
+    if not want:
+        return True
+    return password == want.encode()
+
+
+def auth_command(c):
+    argv = c.argv
+    if len(argv) > 3:
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    if len(argv) == 2 and not server.config.requirepass:
+        c.add_reply_error("AUTH <password> called without any password configured for the "
+                          "default user. Are you sure your configuration is correct?")
+        return
+    username = argv[1] if len(argv) == 3 else None
+    password = argv[-1]
+    if _check_password(username, password):
+        c.authenticated = True
+        c.add_reply(OK)
+    else:
+        log(LL_WARNING, "Failed AUTH attempt from %s", c.addr)
+        c.add_reply_error("-WRONGPASS invalid username-password pair or user is disabled.")
+
+
+def select_command(c):
+    idx = string2ll(c.argv[1])
+    if idx is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    if not 0 <= idx < len(server.db):
+        c.add_reply_error("DB index is out of range")
+        return
+    c.db = server.db[idx]
+    c.add_reply(OK)
+
+
+def hello_command(c):
+    argv = c.argv
+    ver = 0
+    j = 1
+    if len(argv) >= 2:
+        ver = string2ll(argv[1])
+        j = 2
+        if ver is None:
+            c.add_reply_error("Protocol version is not an integer or out of range")
+            return
+        if ver != 2:
+            # RESP3 is not implemented: answer as Redis does for versions it lacks.
+            c.add_reply_error("-NOPROTO unsupported protocol version")
+            return
+    while j < len(argv):
+        more = len(argv) - 1 - j
+        opt = argv[j].lower()
+        if opt == b"auth" and more >= 2:
+            if not _check_password(argv[j + 1], argv[j + 2]):
+                c.add_reply_error("-WRONGPASS invalid username-password pair or user is disabled.")
+                return
+            c.authenticated = True
+            j += 3
+        elif opt == b"setname" and more:
+            if not _set_name_or_reply(c, argv[j + 1]):
+                return
+            j += 2
+        else:
+            c.add_reply_error("Syntax error in HELLO option '%s'" % argv[j].decode("utf-8", "replace"))
+            return
+    if not c.authenticated:
+        c.add_reply_error("-NOAUTH HELLO must be called with the client already authenticated, "
+                          "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                          "authenticate the client and select the RESP protocol version at "
+                          "the same time")
+        return
+    if ver:
+        c.resp = ver
+    c.add_reply(b"*14\r\n" + b"".join(
+        b"$%d\r\n%s\r\n" % (len(x), x) if isinstance(x, bytes) else b":%d\r\n" % x
+        for x in (b"server", b"redis", b"version", REDIS_COMPAT_VERSION.encode(),
+                  b"proto", c.resp, b"id", c.id, b"mode", b"standalone",
+                  b"role", b"master", b"modules")) + b"*0\r\n")
+
+
+def reset_command(c):
+    from . import pubsub
+    pubsub.unsubscribe_all_channels(c, False)
+    pubsub.unsubscribe_all_patterns(c, False)
+    c.flags &= ~CLIENT_PUBSUB
+    if c.flags & CLIENT_MONITOR:
+        c.flags &= ~CLIENT_MONITOR
+        try:
+            server.monitors.remove(c)
+        except ValueError:
+            pass
+    c.flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT)
+    c.db = server.db[0]
+    c.resp = 2
+    c.name = None
+    c.authenticated = not server.config.requirepass
+    c.add_reply(b"+RESET\r\n")
+
+
+# ---- CLIENT ----------------------------------------------------------------------
+
+def _set_name_or_reply(c, name):
+    if any(ch < 33 or ch > 126 for ch in name):
+        c.add_reply_error("Client names cannot contain spaces, newlines or special characters.")
+        return False
+    c.name = name or None
+    return True
+
+
+def client_id_command(c):
+    c.add_reply_long_long(c.id)
+
+
+def client_info_command(c):
+    c.add_reply_bulk((client_info_string(c) + "\n").encode())
+
+
+def client_list_command(c):
+    argv = c.argv
+    clients = list(server.clients.values())
+    if len(argv) == 4 and argv[2].lower() == b"type":
+        t = CLIENT_TYPE_NAMES.get(argv[3].lower().decode("utf-8", "replace"))
+        if t is None:
+            c.add_reply_error("Unknown client type '%s'" % argv[3].decode("utf-8", "replace"))
+            return
+        clients = [x for x in clients if x.client_type() == t]
+    elif len(argv) >= 4 and argv[2].lower() == b"id":
+        ids = set()
+        for a in argv[3:]:
+            v = string2ll(a)
+            if v is None or v <= 0:
+                c.add_reply_error("Invalid client ID")
+                return
+            ids.add(v)
+        clients = [x for x in clients if x.id in ids]
+    elif len(argv) != 2:
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    c.add_reply_bulk("".join(client_info_string(x) + "\n" for x in clients).encode())
+
+
+def client_setname_command(c):
+    if _set_name_or_reply(c, c.argv[2]):
+        c.add_reply(OK)
+
+
+def client_getname_command(c):
+    c.add_reply_bulk_or_null(c.name)
+
+
+def client_reply_command(c):
+    mode = c.argv[2].lower()
+    if mode == b"on":
+        c.flags &= ~(CLIENT_REPLY_SKIP | CLIENT_REPLY_OFF)
+        c.add_reply(OK)
+    elif mode == b"off":
+        c.flags |= CLIENT_REPLY_OFF
+    elif mode == b"skip":
+        if not c.flags & CLIENT_REPLY_OFF:
+            c.flags |= CLIENT_REPLY_SKIP_NEXT
+    else:
+        c.add_reply_error(SYNTAX_ERR)
+
+
+def client_kill_command(c):
+    argv = c.argv
+    if len(argv) == 3:
+        # Old style syntax: CLIENT KILL <addr>
+        addr = argv[2].decode("utf-8", "replace")
+        for x in list(server.clients.values()):
+            if x.addr == addr:
+                _kill(c, x)
+                c.add_reply(OK)
+                return
+        c.add_reply_error("No such client")
+        return
+    if len(argv) % 2:
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    addr = laddr = None
+    cid = ctype = None
+    skipme = True
+    for i in range(2, len(argv), 2):
+        opt, val = argv[i].lower(), argv[i + 1]
+        if opt == b"id":
+            cid = string2ll(val)
+            if cid is None or cid <= 0:
+                c.add_reply_error("client-id should be greater than 0")
+                return
+        elif opt == b"type":
+            ctype = CLIENT_TYPE_NAMES.get(val.lower().decode("utf-8", "replace"))
+            if ctype is None:
+                c.add_reply_error("Unknown client type '%s'" % val.decode("utf-8", "replace"))
+                return
+        elif opt == b"addr":
+            addr = val.decode("utf-8", "replace")
+        elif opt == b"laddr":
+            laddr = val.decode("utf-8", "replace")
+        elif opt == b"skipme":
+            if val.lower() == b"yes":
+                skipme = True
+            elif val.lower() == b"no":
+                skipme = False
+            else:
+                c.add_reply_error(SYNTAX_ERR)
+                return
+        elif opt == b"user":
+            if val != b"default":
+                c.add_reply_error("No such user '%s'" % val.decode("utf-8", "replace"))
+                return
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return
+    killed = 0
+    for x in list(server.clients.values()):
+        if addr is not None and x.addr != addr:
+            continue
+        if laddr is not None and x.laddr != laddr:
+            continue
+        if cid is not None and x.id != cid:
+            continue
+        if ctype is not None and x.client_type() != ctype:
+            continue
+        if x is c and skipme:
+            continue
+        _kill(c, x)
+        killed += 1
+    c.add_reply_long_long(killed)
+
+
+def _kill(c, target):
+    # A client killing itself gets its reply first, then is closed.
+    if target is c:
+        c.flags |= CLIENT_CLOSE_AFTER_REPLY
+    else:
+        free_client(target)
+
+
+def client_help_command(c):
+    c.add_reply_help("CLIENT", client_command_help())
+
+
+def client_command(c):
+    # Reached only for a bare CLIENT (arity -2 rejects it); subcommands dispatch.
+    c.add_reply_error("wrong number of arguments for 'client' command")
+
+
+# ---- COMMAND ---------------------------------------------------------------------
+
+_FLAG_NAMES = [(CMD_WRITE, "write"), (CMD_READONLY, "readonly"), (CMD_ADMIN, "admin"),
+               (CMD_NOSCRIPT, "noscript"), (CMD_LOADING, "loading"), (CMD_STALE, "stale"),
+               (CMD_SKIP_MONITOR, "skip_monitor"), (CMD_FAST, "fast"), (CMD_NO_AUTH, "no_auth"),
+               (CMD_ALLOW_BUSY, "allow_busy")]
+
+
+def _all_commands():
+    seen = {}
+    for cmd in server.commands.values():
+        seen[cmd.name] = cmd
+    return [seen[k] for k in sorted(seen)]
+
+
+def _command_info(cmd):
+    flags = [n for f, n in _FLAG_NAMES if cmd.flags & f]
+    if cmd.flags & CMD_ALLOW_SUBSCRIBED:
+        flags.append("pubsub")
+    parts = [b"*10\r\n", b"$%d\r\n%s\r\n" % (len(cmd.fullname), cmd.fullname.encode()),
+             b":%d\r\n" % cmd.arity,
+             b"*%d\r\n" % len(flags) + b"".join(b"+%s\r\n" % f.encode() for f in flags),
+             b":%d\r\n:%d\r\n:%d\r\n" % (cmd.first_key, cmd.last_key, cmd.key_step),
+             b"*1\r\n+@%s\r\n" % cmd.group.encode(), b"*0\r\n", b"*0\r\n"]
+    subs = list((cmd.subcommands or {}).values())
+    parts.append(b"*%d\r\n" % len(subs))
+    parts.extend(_command_info(s) for s in subs)
+    return b"".join(parts)
+
+
+def _command_docs(cmd):
+    summary = (cmd.summary or cmd.fullname).encode()
+    fields = [b"summary", summary, b"since", b"1.0.0", b"group", cmd.group.encode()]
+    subs = list((cmd.subcommands or {}).values())
+    n = len(fields) // 2 + (1 if subs else 0)
+    parts = [b"*%d\r\n" % (n * 2)]
+    parts.extend(b"$%d\r\n%s\r\n" % (len(x), x) for x in fields)
+    if subs:
+        parts.append(b"$11\r\nsubcommands\r\n*%d\r\n" % (len(subs) * 2))
+        for s in subs:
+            parts.append(b"$%d\r\n%s\r\n" % (len(s.fullname), s.fullname.encode()))
+            parts.append(_command_docs(s))
+    return b"".join(parts)
+
+
+def command_command(c):
+    cmds = _all_commands()
+    c.add_reply(b"*%d\r\n" % len(cmds) + b"".join(_command_info(x) for x in cmds))
+
+
+def command_count_command(c):
+    c.add_reply_long_long(len(_all_commands()))
+
+
+def command_list_command(c):
+    c.add_reply_bulks([x.name.encode() for x in _all_commands()])
+
+
+def command_info_command(c):
+    names = c.argv[2:]
+    if not names:
+        command_command(c)
+        return
+    out = [b"*%d\r\n" % len(names)]
+    for n in names:
+        cmd = server.commands.get(n.lower())
+        out.append(_command_info(cmd) if cmd else b"*-1\r\n")
+    c.add_reply(b"".join(out))
+
+
+def command_docs_command(c):
+    names = c.argv[2:]
+    cmds = _all_commands() if not names else \
+        [server.commands[n.lower()] for n in names if n.lower() in server.commands]
+    out = [b"*%d\r\n" % (len(cmds) * 2)]
+    for cmd in cmds:
+        out.append(b"$%d\r\n%s\r\n" % (len(cmd.name), cmd.name.encode()))
+        out.append(_command_docs(cmd))
+    c.add_reply(b"".join(out))
+
+
+def command_help_command(c):
+    c.add_reply_help("COMMAND", [
+        "(no subcommand)", "    Return details about all commands.",
+        "COUNT", "    Return the total number of commands in this server.",
+        "LIST", "    Return a list of all commands in this server.",
+        "INFO [<command-name> ...]", "    Return details about multiple commands.",
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands."])
+
+
+# ---- CONFIG ---------------------------------------------------------------------------
+
+def config_get_command(c):
+    pats = [a.decode("utf-8", "replace") for a in c.argv[2:]]
+    pairs = configmod.config_get(server.config, pats)
+    out = []
+    for name, value in pairs:
+        if configmod.BY_NAME[name].sensitive and value:
+            # A secret is never shown, even to an authenticated client.
+            value = "(redacted)"
+        out.append(name.encode())
+        out.append(value.encode("utf-8", "surrogateescape"))
+    c.add_reply_bulks(out)
+
+
+def config_set_command(c):
+    argv = c.argv
+    if len(argv) < 4 or len(argv) % 2:
+        c.add_reply_error("wrong number of arguments for 'config|set' command")
+        return
+    pairs = [(argv[i].decode("utf-8", "replace"), argv[i + 1].decode("utf-8", "surrogateescape"))
+             for i in range(2, len(argv), 2)]
+    old = {n.lower(): configmod.BY_NAME[n.lower()].format(server.config.get(n.lower()))
+           for n, _ in pairs if n.lower() in configmod.BY_NAME}
+    err = configmod.config_set(server.config, pairs)
+    if err:
+        c.add_reply_error(err)
+        return
+    apply_config_changes()
+    for name, _ in pairs:
+        d = configmod.BY_NAME[name.lower()]
+        new = d.format(server.config.get(d.name))
+        shown_old, shown_new = (("(redacted)", "(redacted)") if d.sensitive else (old[d.name], new))
+        log(LL_NOTICE, "CONFIG SET %s changed from '%s' to '%s'", d.name, shown_old, shown_new)
+        server.emit_event("config_changed", name=d.name, old=shown_old, new=shown_new)
+    c.add_reply(OK)
+
+
+def apply_config_changes():
+    """Make live settings take effect after CONFIG SET."""
+    cfg = server.config
+    set_level(cfg.loglevel)
+    update_obuf_check_threshold()
+    server.hz = cfg.hz
+
+
+def config_rewrite_command(c):
+    err = configmod.rewrite(server.config)
+    if err:
+        c.add_reply_error(err)
+        return
+    log(LL_NOTICE, "CONFIG REWRITE executed with success.")
+    c.add_reply(OK)
+
+
+def config_resetstat_command(c):
+    server.reset_stats()
+    server.slowlog.clear()
+    c.add_reply(OK)
+
+
+def config_help_command(c):
+    c.add_reply_help("CONFIG", [
+        "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+        "RESETSTAT", "    Reset statistics reported by the INFO command.",
+        "REWRITE", "    Rewrite the configuration file."])
+
+
+# ---- server -----------------------------------------------------------------------------
+
+def dbsize_command(c):
+    c.add_reply_long_long(len(c.db.dict))
+
+
+def _flush_args_ok(c):
+    if len(c.argv) > 2 or len(c.argv) == 2 and c.argv[1].lower() not in (b"sync", b"async"):
+        c.add_reply_error(SYNTAX_ERR)
+        return False
+    return True
+
+
+def flushdb_command(c):
+    if _flush_args_ok(c):
+        c.db.flush()
+        c.add_reply(OK)
+
+
+def flushall_command(c):
+    if _flush_args_ok(c):
+        for db in server.db:
+            db.flush()
+        c.add_reply(OK)
+
+
+def time_command(c):
+    t = time.time_ns() // 1000
+    c.add_reply_bulks([b"%d" % (t // 1000000), b"%d" % (t % 1000000)])
+
+
+def monitor_command(c):
+    if c.flags & CLIENT_MONITOR:
+        return
+    c.flags |= CLIENT_MONITOR
+    server.monitors.append(c)
+    c.add_reply(OK)
+
+
+def shutdown_command(c):
+    flags = set(a.lower() for a in c.argv[1:])
+    if not flags <= {b"nosave", b"save", b"now", b"force", b"abort"} or \
+            {b"nosave", b"save"} <= flags:
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    if b"abort" in flags:
+        c.add_reply_error("No shutdown in progress.")
+        return
+    if server.script_busy and b"nosave" not in flags:
+        c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
+                          "SCRIPT KILL or SHUTDOWN NOSAVE.")
+        return
+    prepare_for_shutdown_and_exit()
+
+
+def info_command(c):
+    from .info import gen_info
+    sections = [a.decode("utf-8", "replace").lower() for a in c.argv[1:]]
+    c.add_reply_bulk(gen_info(sections).encode())
+
+
+# ---- SLOWLOG -----------------------------------------------------------------------------
+
+SLOWLOG_ENTRY_MAX_ARGC = 32
+SLOWLOG_ENTRY_MAX_STRING = 128
+
+
+def slowlog_push(c, argv, duration):
+    if server.config.slowlog_max_len == 0:
+        return
+    args = []
+    n = min(len(argv), SLOWLOG_ENTRY_MAX_ARGC)
+    for j in range(n):
+        if n != len(argv) and j == n - 1:
+            args.append(b"... (%d more arguments)" % (len(argv) - n + 1))
+            break
+        a = argv[j]
+        if j > 0 and argv[0].lower() == b"auth":
+            a = b"(redacted)"
+        elif len(a) > SLOWLOG_ENTRY_MAX_STRING:
+            a = a[:SLOWLOG_ENTRY_MAX_STRING] + b"... (%d more bytes)" % (
+                len(a) - SLOWLOG_ENTRY_MAX_STRING)
+        args.append(a)
+    entry = (server.slowlog_entry_id, int(time.time()), duration, args,
+             c.addr.encode(), c.name or b"")
+    server.slowlog_entry_id += 1
+    server.slowlog.insert(0, entry)
+    del server.slowlog[server.config.slowlog_max_len:]
+
+
+def slowlog_get_command(c):
+    count = 10
+    if len(c.argv) == 3:
+        count = string2ll(c.argv[2])
+        if count is None or count < -1:
+            c.add_reply_error("count should be greater than or equal to -1")
+            return
+        if count == -1:
+            count = len(server.slowlog)
+    elif len(c.argv) > 3:
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    entries = server.slowlog[:count]
+    out = [b"*%d\r\n" % len(entries)]
+    for id, ts, dur, args, addr, name in entries:
+        out.append(b"*6\r\n:%d\r\n:%d\r\n:%d\r\n*%d\r\n" % (id, ts, dur, len(args)))
+        out.extend(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+        out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(addr), addr, len(name), name))
+    c.add_reply(b"".join(out))
+
+
+def slowlog_len_command(c):
+    c.add_reply_long_long(len(server.slowlog))
+
+
+def slowlog_reset_command(c):
+    server.slowlog.clear()
+    c.add_reply(OK)
+
+
+def slowlog_help_command(c):
+    c.add_reply_help("SLOWLOG", [
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN", "    Return the length of the slowlog.",
+        "RESET", "    Reset the slowlog."])
+
+
+def _container(name, subs, group, flags=0):
+    cmd = Command(name, client_command, -2, flags, group=group)
+    for sub in subs:
+        cmd.add_subcommand(sub)
+    return cmd
+
+
+_SUB = Command
+_CONN = "connection"
+_SRV = "server"
+_ANY = CMD_LOADING | CMD_STALE
+
+COMMANDS = [
+    Command("ping", ping_command, -1, CMD_FAST | CMD_ALLOW_SUBSCRIBED | _ANY, group=_CONN,
+            summary="Ping the server"),
+    Command("echo", echo_command, 2, CMD_FAST | _ANY, group=_CONN, summary="Echo the given string"),
+    Command("quit", quit_command, -1, CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_SUBSCRIBED |
+            CMD_ALLOW_BUSY | _ANY, group=_CONN, summary="Close the connection"),
+    Command("auth", auth_command, -2, CMD_NOSCRIPT | CMD_NO_AUTH | CMD_FAST | _ANY |
+            CMD_SKIP_MONITOR, group=_CONN, summary="Authenticate to the server"),
+    Command("select", select_command, 2, CMD_FAST | _ANY, group=_CONN,
+            summary="Change the selected database for the current connection"),
+    Command("hello", hello_command, -1, CMD_NO_AUTH | CMD_FAST | _ANY | CMD_NOSCRIPT,
+            group=_CONN, summary="Handshake with the server"),
+    Command("reset", reset_command, 1, CMD_NO_AUTH | CMD_FAST | CMD_ALLOW_SUBSCRIBED |
+            CMD_NOSCRIPT | _ANY, group=_CONN, summary="Reset the connection"),
+    _container("client", [
+        _SUB("id", client_id_command, 2, _ANY, group=_CONN, summary="Returns the client ID for the current connection"),
+        _SUB("info", client_info_command, 2, _ANY, group=_CONN, summary="Returns information about the current client connection."),
+        _SUB("list", client_list_command, -2, CMD_ADMIN | _ANY, group=_CONN, summary="Get the list of client connections"),
+        _SUB("kill", client_kill_command, -3, CMD_ADMIN | _ANY, group=_CONN, summary="Kill the connection of a client"),
+        _SUB("setname", client_setname_command, 3, _ANY, group=_CONN, summary="Set the current connection name"),
+        _SUB("getname", client_getname_command, 2, _ANY, group=_CONN, summary="Get the current connection name"),
+        _SUB("reply", client_reply_command, 3, _ANY, group=_CONN, summary="Instruct the server whether to reply to commands"),
+        _SUB("help", client_help_command, 2, _ANY, group=_CONN, summary="Show helpful text about the different subcommands"),
+    ], _CONN, _ANY),
+    _container("command", [
+        _SUB("count", command_count_command, 2, _ANY, group=_SRV, summary="Get total number of Redis commands"),
+        _SUB("list", command_list_command, -2, _ANY, group=_SRV, summary="Get an array of Redis command names"),
+        _SUB("info", command_info_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command details, or all when no argument is given."),
+        _SUB("docs", command_docs_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command documentation"),
+        _SUB("help", command_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
+    ], _SRV, _ANY),
+    _container("config", [
+        _SUB("get", config_get_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Get the values of configuration parameters"),
+        _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values"),
+        _SUB("rewrite", config_rewrite_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration"),
+        _SUB("resetstat", config_resetstat_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Reset the stats returned by INFO"),
+        _SUB("help", config_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
+    ], _SRV, _ANY),
+    _container("slowlog", [
+        _SUB("get", slowlog_get_command, -2, CMD_ADMIN | _ANY, group=_SRV, summary="Get the slow log's entries"),
+        _SUB("len", slowlog_len_command, 2, CMD_ADMIN | _ANY, group=_SRV, summary="Get the slow log's length"),
+        _SUB("reset", slowlog_reset_command, 2, CMD_ADMIN | _ANY, group=_SRV, summary="Clear all entries from the slow log"),
+        _SUB("help", slowlog_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
+    ], _SRV, _ANY),
+    Command("dbsize", dbsize_command, 1, CMD_READONLY | CMD_FAST, group="keyspace",
+            summary="Return the number of keys in the selected database"),
+    Command("flushdb", flushdb_command, -1, CMD_WRITE, group="keyspace",
+            summary="Remove all keys from the current database"),
+    Command("flushall", flushall_command, -1, CMD_WRITE, group="keyspace",
+            summary="Remove all keys from all databases"),
+    Command("time", time_command, 1, CMD_FAST | _ANY, group=_SRV, summary="Return the current server time"),
+    Command("monitor", monitor_command, 1, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV,
+            summary="Listen for all requests received by the server in real time"),
+    Command("shutdown", shutdown_command, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_ALLOW_BUSY | _ANY,
+            group=_SRV, summary="Synchronously save the dataset to disk and then shut down the server"),
+    Command("info", info_command, -1, CMD_LOADING | CMD_STALE, group=_SRV,
+            summary="Get information and statistics about the server"),
+]

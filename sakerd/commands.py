@@ -1,0 +1,16 @@
+"""The command table: every module's COMMANDS list, registered in one place.
+
+A command is a server.Command: name, handler, arity (negative: at least
+that many), flags, key positions, group. Each module keeps its commands
+next to their handlers; adding a command touches that list only.
+"""
+
+from . import cmd_server, db_commands, pubsub, t_hash, t_list, t_string
+
+MODULES = (cmd_server, db_commands, t_string, t_hash, t_list, pubsub)
+
+
+def populate(server):
+    for module in MODULES:
+        for cmd in module.COMMANDS:
+            server.register_command(cmd)

@@ -1,0 +1,160 @@
+"""The keyspace: databases, lookups with lazy expiry, active expiry (db.c, expire.c).
+
+A Db holds `dict` (key bytes -> value) and `expires` (key -> absolute unix
+ms). Values are typed by their Python type: bytes is a string, dict a hash,
+collections.deque a list. Keys expire lazily on access and actively in the
+cron, with Redis's adaptive sampling.
+"""
+
+import random
+import time
+from collections import deque
+
+from .server import server
+
+ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP = 20
+ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC = 25
+
+WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+
+TYPE_NAMES = {bytes: "string", dict: "hash", deque: "list"}
+
+
+def mstime():
+    return int(time.time() * 1000)
+
+
+class Db:
+    __slots__ = ("id", "dict", "expires", "avg_ttl")
+
+    def __init__(self, id):
+        self.id = id
+        self.dict = {}
+        self.expires = {}
+        self.avg_ttl = 0
+
+    def expire_if_needed(self, key):
+        """Delete key if its time has passed; True if it was expired."""
+        when = self.expires.get(key)
+        if when is None or when > mstime():
+            return False
+        self.delete(key)
+        server.stat_expiredkeys += 1
+        return True
+
+    def lookup(self, key):
+        """The value at key, or None (lazy expiry; no hit/miss stats)."""
+        if self.expires and key in self.expires:
+            self.expire_if_needed(key)
+        return self.dict.get(key)
+
+    def lookup_read(self, key):
+        """lookupKeyRead(): like lookup, counting keyspace hits and misses."""
+        if self.expires and key in self.expires:
+            self.expire_if_needed(key)
+        v = self.dict.get(key)
+        if v is None:
+            server.stat_keyspace_misses += 1
+        else:
+            server.stat_keyspace_hits += 1
+        return v
+
+    def lookup_write(self, key):
+        if self.expires and key in self.expires:
+            self.expire_if_needed(key)
+        return self.dict.get(key)
+
+    def set_key(self, key, value, keepttl=False):
+        """setKey(): store value; the TTL is removed unless keepttl."""
+        self.dict[key] = value
+        if not keepttl and self.expires:
+            self.expires.pop(key, None)
+
+    def add(self, key, value):
+        self.dict[key] = value
+
+    def delete(self, key):
+        if key in self.dict:
+            del self.dict[key]
+            self.expires.pop(key, None)
+            return True
+        return False
+
+    def set_expire(self, key, when_ms):
+        self.expires[key] = when_ms
+
+    def get_expire(self, key):
+        return self.expires.get(key, -1)
+
+    def remove_expire(self, key):
+        return self.expires.pop(key, None) is not None
+
+    def flush(self):
+        n = len(self.dict)
+        self.dict = {}
+        self.expires = {}
+        self.avg_ttl = 0
+        return n
+
+    def random_key(self):
+        while self.dict:
+            key = random.choice(list(self.dict)) if len(self.dict) < 64 else \
+                next(iter(self.dict))
+            if not self.expire_if_needed(key):
+                return key
+        return None
+
+
+def active_expire_cycle(time_limit_us):
+    """Sample keys with a TTL in each db, delete the expired ones.
+
+    Like Redis: while more than a quarter of a sample was expired, sample
+    again, until the time limit for this cycle is used.
+    """
+    start = time.perf_counter()
+    limit = time_limit_us / 1e6
+    now = mstime()
+    for db in server.db:
+        expires = db.expires
+        while expires:
+            sample = random.sample(list(expires), min(ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP, len(expires))) \
+                if len(expires) <= 1000 else _sample_large(expires)
+            expired = 0
+            ttl_sum = ttl_samples = 0
+            for key in sample:
+                when = expires.get(key)
+                if when is None:
+                    continue
+                if when <= now:
+                    db.delete(key)
+                    server.stat_expiredkeys += 1
+                    expired += 1
+                else:
+                    ttl_sum += when - now
+                    ttl_samples += 1
+            if ttl_samples:
+                avg = ttl_sum // ttl_samples
+                db.avg_ttl = avg if not db.avg_ttl else (db.avg_ttl // 50) * 49 + avg // 50
+            if expired <= len(sample) // 4 or time.perf_counter() - start > limit:
+                break
+        if time.perf_counter() - start > limit:
+            break
+
+
+def _sample_large(expires):
+    # random.sample over a big dict's keys is O(n); take a random window of
+    # the insertion order instead, which is what Redis's bucket walk gives.
+    keys = iter(expires)
+    skip = random.randrange(max(1, len(expires) - ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP))
+    out = []
+    for i, k in enumerate(keys):
+        if i >= skip:
+            out.append(k)
+            if len(out) == ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP:
+                break
+    return out
+
+
+def databases_cron():
+    limit_us = 1000000 * ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC // server.hz // 100
+    active_expire_cycle(limit_us)

@@ -1,0 +1,11 @@
+"""Start-up of the subsystems built on the core: Lua plugins, tasks, processes."""
+
+
+def init_extensions(server):
+    """Bring up the subsystems after the listeners; an error message or None."""
+    return None
+
+
+def check_config_extensions(config):
+    """--test-config checks of the subsystems: a list of problems."""
+    return []

@@ -1,0 +1,678 @@
+"""Clients: accept, read, parse, reply, write, free. A port of networking.c.
+
+Replies are appended to the client's output buffer (a bytearray) as whole
+RESP units, in order. A client with something to send is put on
+server.clients_pending_write; before the loop sleeps, handle_clients_with_
+pending_writes() writes each one directly, and installs the writable
+handler only for the clients whose socket buffer filled up (removed again
+as soon as it drains). Each write sends everything queued, with no regard
+for message boundaries, until the buffer is empty or the kernel answers
+EAGAIN: two units can never interleave because a unit is appended whole,
+and the backlog can never outgrow what the socket takes.
+
+Freeing: a client is freed synchronously when that is safe (we are in its
+own handler), otherwise marked CLOSE_ASAP and freed from before_sleep by
+free_clients_in_async_free_queue(), never in the middle of a write.
+"""
+
+import errno
+import socket
+import time
+
+from . import anet
+from .ae import AE_READABLE, AE_WRITABLE, AE_BARRIER
+from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+from .resp import RequestReader, repr_arg
+from .server import server
+
+# Client flags (the subset of Redis's that sakerd uses, same meaning).
+CLIENT_MONITOR = 1 << 2
+CLIENT_CLOSE_AFTER_REPLY = 1 << 6
+CLIENT_CLOSE_ASAP = 1 << 10
+CLIENT_UNIX_SOCKET = 1 << 11
+CLIENT_REPLY_OFF = 1 << 22
+CLIENT_REPLY_SKIP_NEXT = 1 << 23
+CLIENT_REPLY_SKIP = 1 << 24
+CLIENT_PUBSUB = 1 << 18
+CLIENT_PENDING_WRITE = 1 << 21
+CLIENT_PROTECTED = 1 << 28
+CLIENT_SCRIPT = 1 << 8       # the fake client of EVAL and saker.call
+# Replies are not queued for these: the client asked for none, or it is
+# going away (as prepareClientToWrite and _addReplyToBufferOrList do).
+CLIENT_NO_REPLY_MASK = (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_CLOSE_ASAP |
+                        CLIENT_CLOSE_AFTER_REPLY)
+
+CLIENT_TYPE_NORMAL = 0
+CLIENT_TYPE_SLAVE = 1
+CLIENT_TYPE_PUBSUB = 2
+CLIENT_TYPE_MASTER = 3
+CLIENT_TYPE_NAMES = {"normal": CLIENT_TYPE_NORMAL, "slave": CLIENT_TYPE_SLAVE,
+                     "replica": CLIENT_TYPE_SLAVE, "pubsub": CLIENT_TYPE_PUBSUB,
+                     "master": CLIENT_TYPE_MASTER}
+
+MAX_ACCEPTS_PER_CALL = 1000
+PROTO_IOBUF_LEN = 16 * 1024
+NET_MAX_WRITES_PER_EVENT = 1024 * 64
+
+DENIED_PROTECTED = (
+    b"-DENIED Redis is running in protected mode because protected "
+    b"mode is enabled and no password is set for the default user. "
+    b"In this mode connections are only accepted from the loopback interface. "
+    b"If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: "
+    b"1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface "
+    b"by connecting to Redis from the same host the server is "
+    b"running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this "
+    b"change permanent. "
+    b"2) Alternatively you can just disable the protected mode by "
+    b"editing the Redis configuration file, and setting the protected "
+    b"mode option to 'no', and then restarting the server. "
+    b"3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. "
+    b"4) Setup a an authentication password for the default user. "
+    b"NOTE: You only need to do one of the above things in order for "
+    b"the server to start accepting connections from the outside.\r\n")
+
+
+def format_double(d):
+    """Bytes of a double as Redis prints it (%.17g, inf, -inf, nan)."""
+    if d != d:
+        return b"nan"
+    if d == float("inf"):
+        return b"inf"
+    if d == float("-inf"):
+        return b"-inf"
+    return (b"%.17g" % d)
+
+
+class Client:
+    __slots__ = (
+        "id", "sock", "fd", "flags", "name", "addr", "laddr", "ctime",
+        "last_interaction", "reader", "argv", "cmd", "lastcmd", "db",
+        "authenticated", "resp", "buf", "reply_bytes_sent",
+        "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
+        "send", "events_installed", "peer_is_local", "user_data")
+
+    def __init__(self, sock, fd, flags=0):
+        self.id = server.next_client_id
+        server.next_client_id += 1
+        self.sock = sock
+        self.fd = fd
+        self.flags = flags
+        self.name = None
+        self.addr = ""
+        self.laddr = ""
+        self.ctime = self.last_interaction = server.unixtime
+        self.reader = RequestReader(server.config.proto_max_bulk_len)
+        self.argv = None
+        self.cmd = None
+        self.lastcmd = None
+        self.db = server.db[0]
+        self.authenticated = not server.config.requirepass
+        self.resp = 2
+        self.buf = bytearray()
+        self.reply_bytes_sent = 0
+        self.obuf_soft_limit_reached_time = 0
+        self.pubsub_channels = {}
+        self.pubsub_patterns = {}
+        self.send = sock.send if sock is not None else None
+        self.events_installed = 0
+        self.peer_is_local = True
+        self.user_data = None
+
+    # ---- replies (hot path) ------------------------------------------
+
+    def add_reply(self, data):
+        """Queue one or more whole RESP units."""
+        if self.flags & CLIENT_NO_REPLY_MASK:
+            return
+        buf = self.buf
+        if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
+            self.flags |= CLIENT_PENDING_WRITE
+            server.clients_pending_write.append(self)
+        buf += data
+        if len(buf) > server.obuf_check_threshold:
+            check_output_buffer_limits(self)
+
+    def add_reply_bulk(self, b):
+        self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+
+    def add_reply_bulk_or_null(self, b):
+        self.add_reply(b"$-1\r\n" if b is None else b"$%d\r\n%s\r\n" % (len(b), b))
+
+    def add_reply_long_long(self, n):
+        self.add_reply(b":%d\r\n" % n)
+
+    def add_reply_array_len(self, n):
+        self.add_reply(b"*%d\r\n" % n)
+
+    def add_reply_bulks(self, items):
+        """An array of bulk strings (None items are nil)."""
+        parts = [b"*%d\r\n" % len(items)]
+        for b in items:
+            parts.append(b"$-1\r\n" if b is None else b"$%d\r\n%s\r\n" % (len(b), b))
+        self.add_reply(b"".join(parts))
+
+    # RESP3-aware shapes: each picks the RESP2 equivalent for resp=2 clients.
+
+    def add_reply_null(self):
+        """The null bulk/array: $-1 in RESP2, _ in RESP3."""
+        self.add_reply(b"$-1\r\n" if self.resp == 2 else b"_\r\n")
+
+    def add_reply_null_array(self):
+        self.add_reply(b"*-1\r\n" if self.resp == 2 else b"_\r\n")
+
+    def add_reply_map_len(self, n):
+        """n key/value pairs follow: *2n in RESP2, %n in RESP3."""
+        self.add_reply(b"*%d\r\n" % (n * 2) if self.resp == 2 else b"%%%d\r\n" % n)
+
+    def add_reply_set_len(self, n):
+        self.add_reply(b"*%d\r\n" % n if self.resp == 2 else b"~%d\r\n" % n)
+
+    def add_reply_push_len(self, n):
+        """Out-of-band data (pub/sub messages): an array in RESP2, > in RESP3."""
+        self.add_reply(b"*%d\r\n" % n if self.resp == 2 else b">%d\r\n" % n)
+
+    def add_reply_double(self, d):
+        """A double: a bulk string in RESP2 (Redis's %.17g), , in RESP3."""
+        s = format_double(d)
+        if self.resp == 2:
+            self.add_reply(b"$%d\r\n%s\r\n" % (len(s), s))
+        else:
+            self.add_reply(b",%s\r\n" % s)
+
+    def add_reply_bool(self, b):
+        if self.resp == 2:
+            self.add_reply(b":1\r\n" if b else b":0\r\n")
+        else:
+            self.add_reply(b"#t\r\n" if b else b"#f\r\n")
+
+    def add_reply_verbatim(self, text, ext=b"txt"):
+        """Human-readable text (CLIENT LIST, INFO in RESP3): = or a bulk."""
+        if self.resp == 2:
+            self.add_reply_bulk(text)
+        else:
+            self.add_reply(b"=%d\r\n%s:%s\r\n" % (len(text) + 4, ext, text))
+
+    def add_reply_status(self, s):
+        if isinstance(s, str):
+            s = s.encode()
+        self.add_reply(b"+" + s + b"\r\n")
+
+    def add_reply_error(self, msg):
+        """Add "-ERR msg", or msg as is when it starts with an error code.
+
+        As in Redis's addReplyErrorLength: newlines in the text are turned
+        into spaces so the protocol stays intact, and the error is counted
+        in errorstats.
+        """
+        if isinstance(msg, str):
+            msg = msg.encode()
+        if msg.startswith(b"-"):
+            msg = msg[1:]
+        if msg.endswith(b"\r\n"):
+            msg = msg[:-2]
+        msg = msg.replace(b"\r", b" ").replace(b"\n", b" ")
+        code = msg.split(b" ", 1)[0]
+        if not code.isupper() or not code.isalpha():
+            msg = b"ERR " + msg
+            code = b"ERR"
+        server.count_error_reply(code.decode("latin-1"))
+        self.add_reply(b"-" + msg + b"\r\n")
+
+    def add_reply_help(self, name, lines):
+        """Reply to SUBCOMMAND HELP like Redis's addReplyHelp."""
+        head = "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % name
+        items = [head] + list(lines) + ["HELP", "    Print this help."]
+        self.add_reply(b"*%d\r\n" % len(items) +
+                       b"".join(b"+" + s.encode() + b"\r\n" for s in items))
+
+    def reply_pending(self):
+        return len(self.buf)
+
+    def is_fake(self):
+        return self.sock is None
+
+    def client_type(self):
+        if self.flags & CLIENT_PUBSUB:
+            return CLIENT_TYPE_PUBSUB
+        return CLIENT_TYPE_NORMAL
+
+    def auth_required(self):
+        return not self.authenticated
+
+
+def create_fake_client():
+    """A client with no connection: its replies stay in c.buf for the caller."""
+    c = Client(None, -1, CLIENT_SCRIPT)
+    c.authenticated = True
+    return c
+
+
+def create_client(sock, flags):
+    fd = sock.fileno()
+    c = Client(sock, fd, flags)
+    if server.el.create_file_event(fd, AE_READABLE, read_query_from_client, c) != 0:
+        return None
+    c.events_installed = AE_READABLE
+    server.clients[c.id] = c
+    return c
+
+
+# ---- accept ----------------------------------------------------------
+
+def _is_local(addr, unix):
+    if unix:
+        return True
+    return addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127.")
+
+
+def accept_common_handler(sock, flags, ip):
+    if len(server.clients) >= server.config.maxclients:
+        # A best effort error message: don't check write errors.
+        try:
+            sock.send(b"-ERR max number of clients reached\r\n")
+        except OSError:
+            pass
+        server.stat_rejected_conn += 1
+        sock.close()
+        return
+    c = create_client(sock, flags)
+    if c is None:
+        log(LL_WARNING, "Error registering fd event for the new client (fd=%d)", sock.fileno())
+        sock.close()
+        return
+    c.addr = anet.fd_to_string(sock, False)
+    c.laddr = anet.fd_to_string(sock, True)
+    c.peer_is_local = _is_local(ip, flags & CLIENT_UNIX_SOCKET)
+    # If the server is running in protected mode (the default) and there is
+    # no password set, we don't accept requests from non loopback
+    # interfaces. Instead we try to explain the user what to do to fix it.
+    if server.config.protected_mode and not server.config.requirepass and not c.peer_is_local:
+        try:
+            sock.send(DENIED_PROTECTED)
+        except OSError:
+            pass
+        server.stat_rejected_conn += 1
+        free_client_async(c)
+        return
+    server.stat_numconnections += 1
+    log(LL_VERBOSE, "Accepted %s", c.addr)
+
+
+def _accept_error(err):
+    """accept() failed for a reason other than "nothing more": EMFILE & co.
+
+    The listening socket stays readable while the backlog is full, so
+    level-triggered polling would spin; pause accepting for a moment and
+    warn at a limited rate instead.
+    """
+    now = time.monotonic()
+    if now - server.accept_error_logged_at >= 1.0:
+        server.accept_error_logged_at = now
+        log(LL_WARNING, "Accepting client connection: %s", err)
+    server.pause_accepting(100)
+
+
+def accept_tcp_handler(el, fd, listener, mask):
+    for _ in range(MAX_ACCEPTS_PER_CALL):
+        conn, addr, err = anet.tcp_accept(listener)
+        if conn is None:
+            if err is anet.ANET_AGAIN:
+                server.stat_accept_eagain += 1
+            else:
+                _accept_error(err)
+            return
+        anet.enable_tcp_no_delay(conn)
+        if server.config.tcp_keepalive:
+            anet.keep_alive(conn, server.config.tcp_keepalive)
+        accept_common_handler(conn, 0, addr[0])
+
+
+def accept_unix_handler(el, fd, listener, mask):
+    for _ in range(MAX_ACCEPTS_PER_CALL):
+        conn, path, err = anet.unix_accept(listener)
+        if conn is None:
+            if err is anet.ANET_AGAIN:
+                server.stat_accept_eagain += 1
+            else:
+                _accept_error(err)
+            return
+        log(LL_VERBOSE, "Accepted connection to %s", path)
+        accept_common_handler(conn, CLIENT_UNIX_SOCKET, path)
+
+
+# ---- freeing -----------------------------------------------------------
+
+def unlink_client(c):
+    if c.sock is None:
+        return
+    el = server.el
+    if c.events_installed:
+        el.delete_file_event(c.fd, AE_READABLE | AE_WRITABLE)
+        c.events_installed = 0
+    try:
+        c.sock.close()
+    except OSError:
+        pass
+    c.sock = None
+    c.send = None
+    if c.flags & CLIENT_PENDING_WRITE:
+        c.flags &= ~CLIENT_PENDING_WRITE
+        try:
+            server.clients_pending_write.remove(c)
+        except ValueError:
+            pass
+
+
+def free_client(c):
+    """Free a client now: unsubscribe, unregister, close the socket."""
+    if server.current_client is c:
+        # Freed from inside its own command (QUIT-like paths, CLIENT KILL
+        # of itself): the caller still uses it, so do it asynchronously.
+        free_client_async(c)
+        return
+    server.pubsub_unsubscribe_all(c)
+    if c.flags & CLIENT_MONITOR:
+        try:
+            server.monitors.remove(c)
+        except ValueError:
+            pass
+    unlink_client(c)
+    server.clients.pop(c.id, None)
+    if c.flags & CLIENT_CLOSE_ASAP:
+        try:
+            server.clients_to_close.remove(c)
+        except ValueError:
+            pass
+    c.flags &= ~CLIENT_CLOSE_ASAP
+
+
+def free_client_async(c):
+    """Schedule the client to be freed before the next sleep."""
+    if c.flags & CLIENT_CLOSE_ASAP or c.sock is None and c.id not in server.clients:
+        return
+    c.flags |= CLIENT_CLOSE_ASAP
+    server.clients_to_close.append(c)
+
+
+def free_clients_in_async_free_queue():
+    freed = 0
+    while server.clients_to_close:
+        c = server.clients_to_close.pop(0)
+        c.flags &= ~CLIENT_CLOSE_ASAP
+        if server.current_client is c:
+            server.current_client = None
+        free_client(c)
+        freed += 1
+    return freed
+
+
+# ---- reading -------------------------------------------------------------
+
+def read_query_from_client(el, fd, c, mask):
+    try:
+        data = c.sock.recv(PROTO_IOBUF_LEN)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError as e:
+        log(LL_VERBOSE, "Reading from client: %s", e.strerror)
+        free_client(c)
+        return
+    if not data:
+        log(LL_VERBOSE, "Client closed connection id=%d addr=%s", c.id, c.addr)
+        free_client(c)
+        return
+    c.last_interaction = server.unixtime
+    server.stat_net_input_bytes += len(data)
+    reader = c.reader
+    if not reader.feed(data):
+        if reader.pending() > server.config.client_query_buffer_limit:
+            _close_on_query_limit(c)
+        return
+    process_input_buffer(c)
+    if c.sock is not None and reader.pending() > server.config.client_query_buffer_limit:
+        _close_on_query_limit(c)
+
+
+def _close_on_query_limit(c):
+    log(LL_WARNING, "Closing client that reached max query buffer length: %s",
+        client_info_string(c))
+    server.stat_client_qbuf_limit_disconnections += 1
+    free_client_async(c)
+
+
+def process_input_buffer(c):
+    """Run every complete request in the client's query buffer (hot path)."""
+    reader = c.reader
+    process_command = server.process_command
+    while True:
+        cmds = reader.parse(not c.authenticated)
+        for argv in cmds:
+            # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP: no
+            # command pipelined behind may run, nor grow the reply.
+            if c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
+                return
+            process_command(c, argv)
+        if reader.error is not None:
+            if not c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
+                set_protocol_error(c, reader.error)
+            return
+        # Only an unauthenticated client gets one request per parse().
+        if not cmds or c.authenticated or reader.pos == 0 and not reader.buf:
+            return
+
+
+def set_protocol_error(c, err):
+    c.add_reply_error(err)
+    log(LL_VERBOSE, "Protocol error (%s) from client: %s", err, client_info_string(c))
+    c.flags |= CLIENT_CLOSE_AFTER_REPLY
+    c.reader.reset()
+
+
+# ---- writing ---------------------------------------------------------------
+
+def write_to_client(c, handler_installed):
+    """Write the whole queued reply until done or EAGAIN.
+
+    Returns False if the client was freed (or must not be touched again).
+    """
+    buf = c.buf
+    send = c.send
+    total = 0
+    while buf:
+        try:
+            n = send(buf)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as e:
+            log(LL_VERBOSE, "Error writing to client: %s", e.strerror)
+            free_client_async(c)
+            return False
+        total += n
+        del buf[:n]
+    if total:
+        server.stat_net_output_bytes += total
+        c.reply_bytes_sent += total
+        c.last_interaction = server.unixtime
+    if not buf:
+        c.obuf_soft_limit_reached_time = 0
+        if handler_installed:
+            c.events_installed &= ~AE_WRITABLE
+            server.el.delete_file_event(c.fd, AE_WRITABLE)
+        if c.flags & CLIENT_CLOSE_AFTER_REPLY:
+            free_client_async(c)
+            return False
+    return True
+
+
+def send_reply_to_client(el, fd, c, mask):
+    write_to_client(c, True)
+
+
+def handle_clients_with_pending_writes():
+    """Called before sleeping: try to write replies directly (hot path)."""
+    pending = server.clients_pending_write
+    if not pending:
+        return 0
+    server.clients_pending_write = []
+    n = len(pending)
+    for c in pending:
+        c.flags &= ~CLIENT_PENDING_WRITE
+        if c.sock is None or c.flags & CLIENT_CLOSE_ASAP:
+            continue
+        if not write_to_client(c, False):
+            continue
+        if c.buf and not c.events_installed & AE_WRITABLE:
+            # The kernel buffer is full: write the rest when it drains.
+            if server.el.create_file_event(c.fd, AE_WRITABLE, send_reply_to_client, c) != 0:
+                free_client_async(c)
+            else:
+                c.events_installed |= AE_WRITABLE
+    return n
+
+
+# ---- output buffer limits ----------------------------------------------------
+
+def check_output_buffer_limits(c):
+    """Schedule c for closing if its reply buffer is over its class limit.
+
+    Over the hard limit, or over the soft limit for longer than the soft
+    seconds. Called when a reply is appended and from the clients cron.
+    """
+    if c.sock is None or c.flags & CLIENT_CLOSE_ASAP:
+        return False
+    used = len(c.buf)
+    klass = c.client_type()
+    hard, soft, soft_seconds = server.config.client_output_buffer_limit[klass]
+    hard_reached = hard and used >= hard
+    soft_reached = soft and used >= soft
+    if soft_reached:
+        now = server.unixtime
+        if not c.obuf_soft_limit_reached_time:
+            c.obuf_soft_limit_reached_time = now
+            soft_reached = soft_seconds == 0
+        elif now - c.obuf_soft_limit_reached_time <= soft_seconds:
+            soft_reached = False
+    else:
+        c.obuf_soft_limit_reached_time = 0
+    if not (hard_reached or soft_reached):
+        return False
+    info = client_info_string(c)
+    log(LL_WARNING, "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.", info)
+    server.stat_client_outbuf_limit_disconnections += 1
+    server.emit_event("client_killed", reason="output-buffer-limit", id=c.id, addr=c.addr,
+                      name=c.name.decode("utf-8", "replace") if c.name else "",
+                      omem=used, klass=_CLASS_NAMES[klass])
+    # Nothing more may be added: drop what is queued, close before sleeping.
+    c.buf = bytearray()
+    free_client_async(c)
+    return True
+
+
+_CLASS_NAMES = {CLIENT_TYPE_NORMAL: "normal", CLIENT_TYPE_SLAVE: "replica",
+                CLIENT_TYPE_PUBSUB: "pubsub", CLIENT_TYPE_MASTER: "master"}
+
+
+# ---- clients cron ----------------------------------------------------------------
+
+def clients_cron_handle_timeout(c, now):
+    """Close c if idle longer than `timeout`; returns True if it was freed."""
+    timeout = server.config.timeout
+    if timeout and not c.flags & (CLIENT_PUBSUB | CLIENT_MONITOR) and \
+            now - c.last_interaction > timeout:
+        log(LL_VERBOSE, "Closing idle client")
+        free_client(c)
+        return True
+    return False
+
+
+# ---- CLIENT LIST ---------------------------------------------------------------------
+
+def client_flags_string(c):
+    flags = ""
+    if c.flags & CLIENT_MONITOR:
+        flags += "O"
+    if c.flags & CLIENT_PUBSUB:
+        flags += "P"
+    if c.flags & CLIENT_CLOSE_AFTER_REPLY:
+        flags += "c"
+    if c.flags & CLIENT_CLOSE_ASAP:
+        flags += "A"
+    if c.flags & CLIENT_UNIX_SOCKET:
+        flags += "U"
+    return flags or "N"
+
+
+def client_info_string(c):
+    now = server.unixtime
+    events = ""
+    if c.events_installed & AE_READABLE:
+        events += "r"
+    if c.events_installed & AE_WRITABLE:
+        events += "w"
+    cmd = c.lastcmd.fullname if c.lastcmd is not None else "NULL"
+    qbuf = c.reader.pending()
+    return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
+            "sub=%d psub=%d ssub=0 multi=-1 qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=0 "
+            "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=default "
+            "redir=-1 resp=%d") % (
+        c.id, c.addr, c.laddr, c.fd, (c.name or b"").decode("utf-8", "replace"),
+        now - c.ctime, now - c.last_interaction, client_flags_string(c), c.db.id,
+        len(c.pubsub_channels), len(c.pubsub_patterns), qbuf, 0, c.reader.argv_len_sum,
+        len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd, c.resp)
+
+
+def monitor_feed(c, argv):
+    """Send the command to every MONITOR client, Redis's format."""
+    now = time.time()
+    if c.flags & CLIENT_SCRIPT:
+        origin = "lua"
+    elif c.flags & CLIENT_UNIX_SOCKET:
+        origin = "unix:%s" % server.config.unixsocket
+    else:
+        origin = c.addr
+    if argv and argv[0].lower() == b"auth":
+        argv = [argv[0], b"(redacted)"] + [b"(redacted)"] * (len(argv) - 2)
+    line = "+%.6f [%d %s] %s\r\n" % (now, c.db.id, origin,
+                                     " ".join(repr_arg(a) for a in argv))
+    data = line.encode()
+    for m in server.monitors:
+        m.add_reply(data)
+
+
+def client_command_help():
+    return [
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * ID <client-id>",
+        "      Kill connections by client id.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
+        "LIST [options ...]",
+        "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Return clients of specified type.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+    ]

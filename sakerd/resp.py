@@ -1,0 +1,374 @@
+"""RESP: the request parser and reply encoders. Pure functions, no sockets.
+
+The parser is a port of processInlineBuffer/processMultibulkBuffer from
+Redis's networking.c, with the same limits and the same error texts. It is
+incremental like Redis's: a multibulk request that arrives in pieces keeps
+the arguments already read, so a request with a million arguments, or a
+500 MB argument arriving 16 KB at a time, is never rescanned from the start.
+While a large bulk argument is incomplete, the reader only collects chunks
+(``need`` says how many bytes must be present before parsing can progress)
+and joins them once, when the argument is whole.
+
+Like Redis, the parser does not verify the CRLF after a count or a bulk: it
+skips two bytes.
+"""
+
+PROTO_INLINE_MAX_SIZE = 64 * 1024
+PROTO_MBULK_BIG_ARG = 32 * 1024
+INT_MAX = 2 ** 31 - 1
+LLONG_MAX = 2 ** 63 - 1
+LLONG_MIN = -2 ** 63
+
+_SPACE = frozenset(b" \t\n\v\f\r")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def string2ll(s):
+    """Redis's strict string to long long: the integer, or None.
+
+    No spaces, no '+', no leading zeros, no "-0", within 64-bit range.
+    """
+    n = len(s)
+    if n == 0 or n > 20:
+        return None
+    if s.isdigit():
+        if s[0] == 48 and n > 1:
+            return None
+        v = int(s)
+        return v if v <= LLONG_MAX else None
+    if s[0] == 45 and n > 1 and s[1] != 48 and s[1:].isdigit():
+        v = int(s)
+        return v if v >= LLONG_MIN else None
+    return None
+
+
+def split_args(line):
+    """Split a line into arguments like Redis's sdssplitargs().
+
+    Returns a list of bytes, or None for unbalanced quotes (or a closing
+    quote not followed by a space). A NUL byte ends the line, as in C.
+    """
+    out = []
+    n = len(line)
+    i = 0
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n or line[i] == 0:
+            return out
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            ch = line[i] if i < n else 0
+            nxt = line[i + 1] if i + 1 < n else 0
+            if inq:
+                if ch == 92 and nxt == 120 and i + 3 < n and \
+                        line[i + 2] in _HEX and line[i + 3] in _HEX:
+                    cur.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif ch == 92 and nxt:
+                    i += 1
+                    cur.append(_ESCAPES.get(nxt, nxt))
+                elif ch == 34:
+                    # Closing quote must be followed by a space or nothing.
+                    if nxt and nxt not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                elif ch == 0:
+                    return None  # unterminated quotes
+                else:
+                    cur.append(ch)
+            elif insq:
+                if ch == 92 and nxt == 39:
+                    i += 1
+                    cur.append(39)
+                elif ch == 39:
+                    if nxt and nxt not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                elif ch == 0:
+                    return None
+                else:
+                    cur.append(ch)
+            else:
+                if ch in (32, 10, 13, 9, 0):
+                    break
+                if ch == 34:
+                    inq = True
+                elif ch == 39:
+                    insq = True
+                else:
+                    cur.append(ch)
+            if ch:
+                i += 1
+            else:
+                break
+        out.append(bytes(cur))
+
+
+def repr_arg(s):
+    """Quote bytes like Redis's sdscatrepr (MONITOR, error messages)."""
+    out = ['"']
+    for ch in s:
+        if ch == 92:
+            out.append("\\\\")
+        elif ch == 34:
+            out.append('\\"')
+        elif ch == 10:
+            out.append("\\n")
+        elif ch == 13:
+            out.append("\\r")
+        elif ch == 9:
+            out.append("\\t")
+        elif ch == 7:
+            out.append("\\a")
+        elif ch == 8:
+            out.append("\\b")
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+    out.append('"')
+    return "".join(out)
+
+
+class RequestReader:
+    """Incremental request parser for one connection.
+
+    feed() adds bytes; parse() returns the complete requests (lists of
+    bytes) found so far. A protocol error stops parsing and is left in
+    ``error`` (the text after "-ERR "); the caller replies and closes.
+    """
+
+    __slots__ = ("buf", "pos", "chunks", "chunks_len", "need", "argv",
+                 "argv_len_sum", "multibulklen", "bulklen", "error", "max_bulk_len")
+
+    def __init__(self, max_bulk_len=512 * 1024 * 1024):
+        self.buf = b""
+        self.pos = 0
+        self.chunks = []
+        self.chunks_len = 0
+        self.need = 0
+        self.argv = None
+        self.argv_len_sum = 0
+        self.multibulklen = 0
+        self.bulklen = -1
+        self.error = None
+        self.max_bulk_len = max_bulk_len
+
+    def feed(self, data):
+        """Add data; return True when parse() may make progress."""
+        if self.need:
+            self.chunks.append(data)
+            self.chunks_len += len(data)
+            if len(self.buf) - self.pos + self.chunks_len < self.need:
+                return False
+            data = b"".join(self.chunks)
+            self.chunks = []
+            self.chunks_len = 0
+            self.need = 0
+        if self.pos >= len(self.buf):
+            self.buf = data
+        else:
+            self.buf = self.buf[self.pos:] + data
+        self.pos = 0
+        return True
+
+    def pending(self):
+        """Bytes held: unparsed input plus arguments of a partial request."""
+        return len(self.buf) - self.pos + self.chunks_len + self.argv_len_sum
+
+    def reset(self):
+        self.buf = b""
+        self.pos = 0
+        self.chunks = []
+        self.chunks_len = 0
+        self.need = 0
+        self.argv = None
+        self.argv_len_sum = 0
+        self.multibulklen = 0
+        self.bulklen = -1
+
+    def parse(self, auth_required=False):
+        """Parse every complete request in the buffer (hot path).
+
+        With auth_required, return after one request: the limits for an
+        unauthenticated client must be checked against the state that the
+        previous request (maybe AUTH) left.
+        """
+        buf = self.buf
+        pos = self.pos
+        end = len(buf)
+        out = []
+        while pos < end and self.error is None:
+            argv = self.argv
+            if argv is None:
+                if buf[pos] != 42:  # not '*': an inline request
+                    pos = self._parse_inline(buf, pos, end, out)
+                    if pos < 0:
+                        pos = -pos - 1
+                        break
+                    if auth_required and out:
+                        break
+                    continue
+                cr = buf.find(b"\r", pos, pos + PROTO_INLINE_MAX_SIZE + 3)
+                if cr == -1 or cr > end - 2:
+                    if cr == -1 and end - pos > PROTO_INLINE_MAX_SIZE:
+                        self.error = "Protocol error: too big mbulk count string"
+                    break
+                s = buf[pos + 1:cr]
+                ll = int(s) if s.isdigit() and (s[0] != 48 or len(s) == 1) else string2ll(s)
+                if ll is None or ll > INT_MAX:
+                    self.error = "Protocol error: invalid multibulk length"
+                    break
+                if ll > 10 and auth_required:
+                    self.error = "Protocol error: unauthenticated multibulk length"
+                    break
+                pos = cr + 2
+                if ll <= 0:
+                    continue
+                argv = []
+                mbl = ll
+                bl = -1
+            else:
+                mbl = self.multibulklen
+                bl = self.bulklen
+            while mbl:
+                if bl == -1:
+                    cr = buf.find(b"\r", pos, pos + PROTO_INLINE_MAX_SIZE + 3)
+                    if cr == -1 or cr > end - 2:
+                        if cr == -1 and end - pos > PROTO_INLINE_MAX_SIZE:
+                            self.error = "Protocol error: too big bulk count string"
+                        break
+                    if buf[pos] != 36:  # '$'
+                        self.error = "Protocol error: expected '$', got '%s'" % chr(buf[pos])
+                        break
+                    s = buf[pos + 1:cr]
+                    bl = int(s) if s.isdigit() and (s[0] != 48 or len(s) == 1) else string2ll(s)
+                    if bl is None or bl < 0 or bl > self.max_bulk_len:
+                        self.error = "Protocol error: invalid bulk length"
+                        bl = -1
+                        break
+                    if bl > 16384 and auth_required:
+                        self.error = "Protocol error: unauthenticated bulk length"
+                        bl = -1
+                        break
+                    pos = cr + 2
+                if end - pos < bl + 2:
+                    # Not enough data (+2 == trailing \r\n). For a big
+                    # argument, let feed() collect chunks without rejoining.
+                    if bl >= PROTO_MBULK_BIG_ARG:
+                        self.need = bl + 2
+                    break
+                argv.append(buf[pos:pos + bl])
+                self.argv_len_sum += bl
+                pos += bl + 2
+                bl = -1
+                mbl -= 1
+            if mbl:
+                self.argv = argv
+                self.multibulklen = mbl
+                self.bulklen = bl
+                break
+            out.append(argv)
+            self.argv = None
+            self.argv_len_sum = 0
+            self.multibulklen = 0
+            self.bulklen = -1
+            if auth_required:
+                break
+        if pos >= end:
+            self.buf = b""
+            self.pos = 0
+        else:
+            self.pos = pos
+        return out
+
+    def _parse_inline(self, buf, pos, end, out):
+        """Parse one inline request at pos; return the new position.
+
+        Returns -(pos + 1) when the request is incomplete or bad.
+        """
+        nl = buf.find(b"\n", pos)
+        if nl == -1:
+            if end - pos > PROTO_INLINE_MAX_SIZE:
+                self.error = "Protocol error: too big inline request"
+            return -(pos + 1)
+        stop = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+        args = split_args(buf[pos:stop])
+        if args is None:
+            self.error = "Protocol error: unbalanced quotes in request"
+            return -(pos + 1)
+        if args:
+            out.append(args)
+        return nl + 1
+
+
+# ---- reply encoding --------------------------------------------------
+
+def encode_bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def encode_integer(n):
+    return b":%d\r\n" % n
+
+
+def encode_error(msg):
+    """An error reply; msg has no leading '-'. Newlines would break RESP."""
+    if isinstance(msg, str):
+        msg = msg.encode()
+    msg = msg.replace(b"\r", b" ").replace(b"\n", b" ")
+    if not msg.startswith(b"-"):
+        msg = b"-" + msg
+    return msg + b"\r\n"
+
+
+def encode_status(s):
+    if isinstance(s, str):
+        s = s.encode()
+    return b"+" + s.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
+def encode_array_len(n):
+    return b"*%d\r\n" % n
+
+
+NULL_BULK = b"$-1\r\n"
+NULL_ARRAY = b"*-1\r\n"
+
+
+def encode_value(v):
+    """Encode a plain Python value: bytes/str bulk, int, None nil, list array."""
+    if v is None:
+        return NULL_BULK
+    if isinstance(v, bytes):
+        return encode_bulk(v)
+    if isinstance(v, str):
+        return encode_bulk(v.encode())
+    if isinstance(v, bool):
+        return encode_integer(int(v))
+    if isinstance(v, int):
+        return encode_integer(v)
+    if isinstance(v, (list, tuple)):
+        return b"*%d\r\n" % len(v) + b"".join(encode_value(x) for x in v)
+    raise TypeError("cannot encode %r" % type(v))
+
+
+def encode_command(*args):
+    """A request as a client sends it: a multibulk of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = b"%d" % a
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)

@@ -1,0 +1,488 @@
+"""Server state, command dispatch, cron and the main loop (Redis's server.c).
+
+`server` is the one Server instance, as in Redis; every module imports it.
+This module imports the others lazily (in init_server and friends) so that
+they can import `server` at their top.
+"""
+
+import json
+import os
+import random
+import resource
+import socket
+import sys
+import time
+
+from . import __version__
+from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+
+# Command flags (the subset of Redis's that sakerd uses).
+CMD_WRITE = 1 << 0
+CMD_READONLY = 1 << 1
+CMD_ADMIN = 1 << 4
+CMD_PUBSUB = 1 << 5
+CMD_NOSCRIPT = 1 << 6
+CMD_LOADING = 1 << 9
+CMD_STALE = 1 << 10
+CMD_SKIP_MONITOR = 1 << 11
+CMD_FAST = 1 << 14
+CMD_NO_AUTH = 1 << 15
+CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
+CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
+
+STATS_METRIC_SAMPLES = 16
+STATS_METRIC_COMMAND = 0
+STATS_METRIC_NET_INPUT = 1
+STATS_METRIC_NET_OUTPUT = 2
+STATS_METRIC_COUNT = 3
+
+
+class Command:
+    __slots__ = ("name", "fullname", "proc", "arity", "flags", "first_key", "last_key",
+                 "key_step", "subcommands", "group", "summary", "calls", "usec",
+                 "rejected_calls", "failed_calls", "parent", "plugin")
+
+    def __init__(self, name, proc, arity, flags=0, first_key=0, last_key=0, key_step=0,
+                 group="generic", summary=""):
+        self.name = name
+        self.fullname = name
+        self.proc = proc
+        self.arity = arity
+        self.flags = flags
+        self.first_key = first_key
+        self.last_key = last_key
+        self.key_step = key_step
+        self.subcommands = None
+        self.group = group
+        self.summary = summary
+        self.parent = None
+        self.plugin = None
+        self.reset_stats()
+
+    def reset_stats(self):
+        self.calls = 0
+        self.usec = 0
+        self.rejected_calls = 0
+        self.failed_calls = 0
+
+    def add_subcommand(self, sub):
+        if self.subcommands is None:
+            self.subcommands = {}
+        sub.parent = self
+        sub.fullname = "%s|%s" % (self.name, sub.name)
+        self.subcommands[sub.name.encode()] = sub
+
+
+class Server:
+    """All server state. Fields keep Redis's names where they have one."""
+
+    def __init__(self):
+        self.config = None
+        self.el = None
+        self.commands = {}          # name bytes (lower and upper) -> Command
+        self.clients = {}           # id -> Client, in creation order
+        self.clients_pending_write = []
+        self.clients_to_close = []
+        self.monitors = []
+        self.listeners = []         # (sock, handler)
+        self.db = []
+        self.next_client_id = 1
+        self.current_client = None
+        self.pid = os.getpid()
+        self.run_id = "%040x" % random.getrandbits(160)
+        self.executable = os.path.abspath(sys.argv[0]) if sys.argv else ""
+        self.unixtime = int(time.time())
+        self.mstime = int(time.time() * 1000)
+        self.stat_starttime = time.time()
+        self.cronloops = 0
+        self.hz = 10
+        self.shutdown_asap = False
+        self.exit_code = 0
+        self.accept_error_logged_at = 0.0
+        self.accepting_paused_until = 0.0
+        self.obuf_check_threshold = 1 << 62
+        self.pidfile = None
+        self.pubsub_channels = {}   # channel -> {client: None}
+        self.pubsub_patterns = {}   # pattern -> {client: None}
+        self.slowlog = []
+        self.slowlog_entry_id = 0
+        self.script_busy = False     # a script passed lua-time-limit: -BUSY mode
+        self.lua = None              # the Lua bridge, when built
+        self.procs = None            # the process manager, when built
+        self.tasks = None            # plugins and tasks, when built
+        self.sigchld_handlers = []
+        self.shutdown_handlers = []
+        self.cron_handlers = []
+        self.reset_stats()
+
+    def reset_stats(self):
+        self.stat_numcommands = 0
+        self.stat_numconnections = 0
+        self.stat_rejected_conn = 0
+        self.stat_net_input_bytes = 0
+        self.stat_net_output_bytes = 0
+        self.stat_expiredkeys = 0
+        self.stat_keyspace_hits = 0
+        self.stat_keyspace_misses = 0
+        self.stat_total_error_replies = 0
+        self.stat_client_outbuf_limit_disconnections = 0
+        self.stat_client_qbuf_limit_disconnections = 0
+        self.stat_accept_eagain = 0
+        self.stat_peak_memory = 0
+        self.errors = {}            # error code -> count (errorstats)
+        self.inst_metric = [[0] * STATS_METRIC_SAMPLES for _ in range(STATS_METRIC_COUNT)]
+        self.inst_metric_idx = [0] * STATS_METRIC_COUNT
+        self.inst_metric_last = [(0, 0)] * STATS_METRIC_COUNT
+        self.stat_client_recent_max_input = 0
+        self.stat_client_recent_max_output = 0
+        for cmd in self.commands.values():
+            cmd.reset_stats()
+            for sub in (cmd.subcommands or {}).values():
+                sub.reset_stats()
+
+    # ---- errors and events ----------------------------------------------
+
+    def count_error_reply(self, code):
+        self.stat_total_error_replies += 1
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    def emit_event(self, type, **fields):
+        """Publish a lifecycle event as JSON on `event-channel` (SPEC §6).
+
+        Schema: {"type": <str>, "ts": <unix seconds, float>, ...fields}.
+        """
+        channel = self.config.event_channel if self.config else ""
+        if not channel:
+            return 0
+        event = {"type": type, "ts": round(time.time(), 3)}
+        event.update(fields)
+        from . import pubsub
+        return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode())
+
+    def pubsub_unsubscribe_all(self, c):
+        if c.pubsub_channels or c.pubsub_patterns:
+            from . import pubsub
+            pubsub.unsubscribe_all_channels(c, False)
+            pubsub.unsubscribe_all_patterns(c, False)
+
+    # ---- commands -----------------------------------------------------------
+
+    def register_command(self, cmd):
+        name = cmd.name.lower().encode()
+        self.commands[name] = cmd
+        self.commands[name.upper()] = cmd
+
+    def unregister_command(self, name):
+        name = name.lower().encode()
+        self.commands.pop(name, None)
+        self.commands.pop(name.upper(), None)
+
+    def lookup_command(self, argv):
+        """The Command for argv (a subcommand when it has some), or None."""
+        name = argv[0]
+        cmd = self.commands.get(name)
+        if cmd is None:
+            cmd = self.commands.get(name.lower())
+            if cmd is None:
+                return None
+        if cmd.subcommands is not None and len(argv) > 1:
+            return cmd.subcommands.get(argv[1].lower())
+        return cmd
+
+    def process_command(self, c, argv):
+        """Check a request and run it: processCommand() (hot path)."""
+        cmd = self.commands.get(argv[0])
+        argc = len(argv)
+        if cmd is None or cmd.subcommands is not None:
+            cmd = self.lookup_command(argv)
+            if cmd is None:
+                self._reject_unknown(c, argv)
+                return
+        c.argv = argv
+        c.cmd = c.lastcmd = cmd
+        arity = cmd.arity
+        if (arity > 0 and arity != argc) or argc < -arity:
+            cmd.rejected_calls += 1
+            c.add_reply_error("wrong number of arguments for '%s' command" % cmd.fullname)
+            return
+        flags = cmd.flags
+        if not c.authenticated and not flags & CMD_NO_AUTH:
+            cmd.rejected_calls += 1
+            c.add_reply_error("-NOAUTH Authentication required.")
+            return
+        if c.pubsub_channels or c.pubsub_patterns:
+            if c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
+                cmd.rejected_calls += 1
+                c.add_reply_error(
+                    "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                    "QUIT / RESET are allowed in this context" % cmd.fullname)
+                return
+        if self.script_busy and not flags & CMD_ALLOW_BUSY:
+            cmd.rejected_calls += 1
+            c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
+                              "SCRIPT KILL or SHUTDOWN NOSAVE.")
+            return
+        self.call(c, cmd)
+
+    def _reject_unknown(self, c, argv):
+        name = argv[0]
+        parent = self.commands.get(name) or self.commands.get(name.lower())
+        if parent is not None and parent.subcommands is not None:
+            err = "unknown subcommand '%s'. Try %s HELP." % (
+                argv[1][:128].decode("utf-8", "replace"), name.decode("utf-8", "replace").upper())
+        else:
+            args = ""
+            for a in argv[1:]:
+                if len(args) >= 128:
+                    break
+                args += "'%s' " % a[:128 - len(args)].decode("utf-8", "replace")
+            err = "unknown command '%s', with args beginning with: %s" % (
+                name[:128].decode("utf-8", "replace"), args)
+        c.add_reply_error(err)
+
+    def call(self, c, cmd):
+        """Run cmd for c with stats, slowlog and MONITOR feed (hot path)."""
+        if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
+            from .networking import monitor_feed
+            monitor_feed(c, c.argv)
+        errors = self.stat_total_error_replies
+        prev = self.current_client
+        self.current_client = c
+        start = time.perf_counter_ns()
+        try:
+            cmd.proc(c)
+        finally:
+            self.current_client = prev
+        dur = (time.perf_counter_ns() - start) // 1000
+        cmd.calls += 1
+        cmd.usec += dur
+        if self.stat_total_error_replies != errors:
+            cmd.failed_calls += 1
+        self.stat_numcommands += 1
+        slower = self.config.slowlog_log_slower_than
+        if slower >= 0 and dur >= slower:
+            from .cmd_server import slowlog_push
+            slowlog_push(c, c.argv, dur)
+
+    # ---- cron -----------------------------------------------------------------
+
+    def update_cached_time(self):
+        now = time.time()
+        self.unixtime = int(now)
+        self.mstime = int(now * 1000)
+
+    def track_instantaneous_metric(self, metric, current_reading):
+        now = self.mstime
+        last_ms, last_reading = self.inst_metric_last[metric]
+        t = now - last_ms
+        ops = current_reading - last_reading
+        ops_sec = ops * 1000 // t if t > 0 else 0
+        idx = self.inst_metric_idx[metric]
+        self.inst_metric[metric][idx] = ops_sec
+        self.inst_metric_idx[metric] = (idx + 1) % STATS_METRIC_SAMPLES
+        self.inst_metric_last[metric] = (now, current_reading)
+
+    def get_instantaneous_metric(self, metric):
+        return sum(self.inst_metric[metric]) // STATS_METRIC_SAMPLES
+
+    def pause_accepting(self, ms):
+        """Stop watching the listeners for ms: used when accept() hits EMFILE."""
+        from .ae import AE_READABLE
+        if self.accepting_paused_until:
+            return
+        self.accepting_paused_until = time.monotonic() + ms / 1000.0
+        for sock, _ in self.listeners:
+            self.el.delete_file_event(sock.fileno(), AE_READABLE)
+
+    def resume_accepting(self):
+        from .ae import AE_READABLE
+        if not self.accepting_paused_until or time.monotonic() < self.accepting_paused_until:
+            return
+        self.accepting_paused_until = 0.0
+        for sock, handler in self.listeners:
+            self.el.create_file_event(sock.fileno(), AE_READABLE, handler, sock)
+
+
+server = Server()
+
+
+def cron_should_run(ms):
+    """run_with_period(): true once every `ms` milliseconds of cron."""
+    period = 1000 // server.hz
+    return ms <= period or server.cronloops % max(1, ms // period) == 0
+
+
+def server_cron(el, id, data):
+    from . import db, networking
+    server.update_cached_time()
+    if cron_should_run(100):
+        server.track_instantaneous_metric(STATS_METRIC_COMMAND, server.stat_numcommands)
+        server.track_instantaneous_metric(STATS_METRIC_NET_INPUT, server.stat_net_input_bytes)
+        server.track_instantaneous_metric(STATS_METRIC_NET_OUTPUT, server.stat_net_output_bytes)
+    clients_cron()
+    db.databases_cron()
+    server.resume_accepting()
+    for handler in list(server.cron_handlers):
+        handler()
+    if server.config.hz != server.hz:
+        server.hz = server.config.hz
+    server.cronloops += 1
+    if server.shutdown_asap:
+        prepare_for_shutdown_and_exit()
+    return 1000 // server.hz
+
+
+def clients_cron():
+    """Idle timeouts, soft output limits, recent max buffers."""
+    from . import networking
+    now = server.unixtime
+    max_in = max_out = 0
+    for c in list(server.clients.values()):
+        if networking.clients_cron_handle_timeout(c, now):
+            continue
+        if c.buf:
+            networking.check_output_buffer_limits(c)
+        qb = c.reader.pending()
+        if qb > max_in:
+            max_in = qb
+        if len(c.buf) > max_out:
+            max_out = len(c.buf)
+    server.stat_client_recent_max_input = max_in
+    server.stat_client_recent_max_output = max_out
+
+
+def update_obuf_check_threshold():
+    """The reply size above which add_reply checks the output limits."""
+    limits = [v for h, s, _ in server.config.client_output_buffer_limit for v in (h, s) if v]
+    server.obuf_check_threshold = min(limits) if limits else 1 << 62
+
+
+def before_sleep(el):
+    from .networking import free_clients_in_async_free_queue, handle_clients_with_pending_writes
+    handle_clients_with_pending_writes()
+    free_clients_in_async_free_queue()
+
+
+# ---- listening ----------------------------------------------------------------
+
+
+def listen_to_port():
+    """Bind every `bind` address; returns an error message or None."""
+    from . import anet, networking
+    cfg = server.config
+    if cfg.port == 0 and not cfg.unixsocket:
+        return None
+    if cfg.port:
+        for addr in cfg.bind:
+            optional = addr.startswith("-")
+            addr = addr.lstrip("-")
+            sock, err = anet.tcp_server(cfg.port, addr, cfg.tcp_backlog)
+            if sock is None:
+                if optional:
+                    log(LL_WARNING, "Could not create server TCP listening socket %s:%d: %s",
+                        addr, cfg.port, err)
+                    continue
+                return "Could not create server TCP listening socket %s:%d: %s" % (
+                    addr, cfg.port, err)
+            server.listeners.append((sock, networking.accept_tcp_handler))
+    if cfg.unixsocket:
+        path = cfg.resolve_path(cfg.unixsocket)
+        sock, err = anet.unix_server(path, cfg.unixsocketperm, cfg.tcp_backlog)
+        if sock is None:
+            return "Failed opening Unix socket: %s" % err
+        server.listeners.append((sock, networking.accept_unix_handler))
+    return None
+
+
+def close_listening_sockets(unlink_unix=True):
+    from .ae import AE_READABLE
+    for sock, _ in server.listeners:
+        try:
+            server.el.delete_file_event(sock.fileno(), AE_READABLE)
+        except (OSError, ValueError):
+            pass
+        sock.close()
+    server.listeners = []
+    if unlink_unix and server.config.unixsocket:
+        try:
+            os.unlink(server.config.resolve_path(server.config.unixsocket))
+        except OSError:
+            pass
+
+
+def adjust_open_files_limit():
+    """Raise RLIMIT_NOFILE for maxclients, or lower maxclients, as Redis does."""
+    cfg = server.config
+    reserved = 32
+    want = cfg.maxclients + reserved
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    except (ValueError, OSError):
+        pass
+    if soft < want:
+        old = cfg.maxclients
+        cfg.maxclients = max(1, soft - reserved)
+        log(LL_WARNING, "You requested maxclients of %d requiring at least %d max file "
+            "descriptors. Server can't set maximum open files to %d because of OS error: "
+            "the limit is %d. Current maximum open files is %d. maxclients has been "
+            "reduced to %d to compensate for low ulimit.", old, want, want, hard, soft,
+            cfg.maxclients)
+
+
+def init_server(config):
+    from . import ae, db, commands
+    server.config = config
+    server.hz = config.hz
+    server.db = [db.Db(i) for i in range(config.databases)]
+    adjust_open_files_limit()
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    setsize = max(config.maxclients + 128, 1024)
+    if soft != resource.RLIM_INFINITY:
+        setsize = max(setsize, soft + 1)
+    server.el = ae.EventLoop(setsize, config.ae_backend)
+    commands.populate(server)
+    update_obuf_check_threshold()
+    err = listen_to_port()
+    if err:
+        return err
+    for sock, handler in server.listeners:
+        if server.el.create_file_event(sock.fileno(), ae.AE_READABLE, handler, sock) != 0:
+            return "Unrecoverable error creating server listening file event."
+    server.el.create_time_event(1, server_cron)
+    server.el.before_sleep = before_sleep
+    return None
+
+
+# ---- shutdown ---------------------------------------------------------------
+
+
+def prepare_for_shutdown_and_exit(code=0):
+    """Stop accepting, flush replies, run shutdown handlers, remove pidfile."""
+    from .networking import handle_clients_with_pending_writes
+    log(LL_WARNING, "User requested shutdown...")
+    close_listening_sockets()
+    for handler in list(server.shutdown_handlers):
+        try:
+            handler()
+        except Exception as e:  # a handler failing must not keep us running
+            log(LL_WARNING, "Shutdown handler failed: %s", e)
+    # Flush what can be flushed without blocking: a write-blocked client
+    # does not hold the shutdown.
+    handle_clients_with_pending_writes()
+    for c in list(server.clients.values()):
+        if c.buf and c.sock is not None:
+            try:
+                c.sock.send(c.buf)
+            except OSError:
+                pass
+    if server.pidfile is not None:
+        server.pidfile.remove()
+        server.pidfile = None
+    log(LL_WARNING, "sakerd is now ready to exit, bye bye...")
+    server.exit_code = code
+    server.el.stop()

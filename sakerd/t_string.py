@@ -1,0 +1,3 @@
+"""Keyspace commands (filled in by the keyspace work)."""
+
+COMMANDS = []

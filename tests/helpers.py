@@ -1,0 +1,204 @@
+"""Test support: start the real daemon on a free port, talk to it raw.
+
+Every daemon a test starts is stopped by its pid at teardown (SIGTERM, then
+SIGKILL if it does not exit within 5 s).
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_tool(name):
+    """Path of an external tool; a missing tool fails the test (never skips)."""
+    path = shutil.which(name)
+    assert path, "%s is required (installed by .ci/run)" % name
+    return path
+
+
+class Daemon:
+    def __init__(self, tmpdir, config="", args=(), port=None, env=None, user=None,
+                 wait=True, config_name="saker.conf"):
+        self.dir = str(tmpdir)
+        self.port = free_port() if port is None else port
+        self.conf = os.path.join(self.dir, config_name)
+        self.logfile = os.path.join(self.dir, "sakerd.log")
+        text = "port %d\nlogfile %s\n" % (self.port, self.logfile)
+        if "scripts-dir" not in config:
+            os.makedirs(os.path.join(self.dir, "scripts"), exist_ok=True)
+        text += config
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.args = list(args)
+        cmd = [sys.executable, "-m", "sakerd", "-c", self.conf] + self.args
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+        if env:
+            full_env.update(env)
+        self.stdout_path = os.path.join(self.dir, "stdout.txt")
+        self._out = open(self.stdout_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, env=full_env, stdout=self._out,
+                                     stderr=subprocess.STDOUT, user=user)
+        self.pid = self.proc.pid
+        self._clients = []
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("sakerd exited with %s:\n%s" % (self.proc.returncode, self.output()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-BUSY")):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("sakerd did not become ready:\n" + self.output())
+
+    def output(self):
+        self._out.flush()
+        text = ""
+        for p in (self.stdout_path, self.logfile):
+            try:
+                with open(p, "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+            except OSError:
+                pass
+        return text
+
+    def log(self):
+        try:
+            with open(self.logfile, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def client(self, **kw):
+        import redis
+        kw.setdefault("socket_timeout", 10)
+        r = redis.Redis(host="127.0.0.1", port=self.port, **kw)
+        self._clients.append(r)
+        return r
+
+    def raw(self, timeout=10):
+        s = RawConn(("127.0.0.1", self.port), timeout)
+        self._clients.append(s)
+        return s
+
+    def stop(self, timeout=5.0):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients = []
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+class RawConn:
+    """A plain socket speaking bytes, with a strict RESP reader."""
+
+    def __init__(self, addr, timeout=10):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def read_line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_reply(self):
+        """One RESP2 reply as Python values; errors as ('ERR', text)."""
+        line = self.read_line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest
+        if t == b"-":
+            return ("error", rest)
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.read_exact(n + 2)
+            assert data[-2:] == b"\r\n", data
+            return data[:-2]
+        if t == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self.read_reply() for _ in range(n)]
+        raise AssertionError("not RESP: %r" % line)
+
+    def read_all(self, timeout=5):
+        """Everything until the server closes the connection."""
+        self.sock.settimeout(timeout)
+        out = self.buf
+        self.buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            out += data
+        return out
+
+    def is_closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
