@@ -103,8 +103,7 @@ def hello_command(c):
         if ver is None:
             c.add_reply_error("Protocol version is not an integer or out of range")
             return
-        if ver != 2:
-            # RESP3 is not implemented: answer as Redis does for versions it lacks.
+        if ver < 2 or ver > 3:
             c.add_reply_error("-NOPROTO unsupported protocol version")
             return
     while j < len(argv):
@@ -131,11 +130,17 @@ def hello_command(c):
         return
     if ver:
         c.resp = ver
-    c.add_reply(b"*14\r\n" + b"".join(
-        b"$%d\r\n%s\r\n" % (len(x), x) if isinstance(x, bytes) else b":%d\r\n" % x
-        for x in (b"server", b"redis", b"version", REDIS_COMPAT_VERSION.encode(),
-                  b"proto", c.resp, b"id", c.id, b"mode", b"standalone",
-                  b"role", b"master", b"modules")) + b"*0\r\n")
+    c.add_reply_map_len(7)
+    for key, value in ((b"server", b"redis"), (b"version", REDIS_COMPAT_VERSION.encode()),
+                       (b"proto", c.resp), (b"id", c.id), (b"mode", b"standalone"),
+                       (b"role", b"master")):
+        c.add_reply_bulk(key)
+        if isinstance(value, int):
+            c.add_reply_long_long(value)
+        else:
+            c.add_reply_bulk(value)
+    c.add_reply_bulk(b"modules")
+    c.add_reply_array_len(0)
 
 
 def reset_command(c):
@@ -172,7 +177,7 @@ def client_id_command(c):
 
 
 def client_info_command(c):
-    c.add_reply_bulk((client_info_string(c) + "\n").encode())
+    c.add_reply_verbatim((client_info_string(c) + "\n").encode())
 
 
 def client_list_command(c):
@@ -196,7 +201,7 @@ def client_list_command(c):
     elif len(argv) != 2:
         c.add_reply_error(SYNTAX_ERR)
         return
-    c.add_reply_bulk("".join(client_info_string(x) + "\n" for x in clients).encode())
+    c.add_reply_verbatim("".join(client_info_string(x) + "\n" for x in clients).encode())
 
 
 def client_setname_command(c):
@@ -205,7 +210,10 @@ def client_setname_command(c):
 
 
 def client_getname_command(c):
-    c.add_reply_bulk_or_null(c.name)
+    if c.name is None:
+        c.add_reply_null()
+    else:
+        c.add_reply_bulk(c.name)
 
 
 def client_reply_command(c):
@@ -400,14 +408,13 @@ def command_help_command(c):
 def config_get_command(c):
     pats = [a.decode("utf-8", "replace") for a in c.argv[2:]]
     pairs = configmod.config_get(server.config, pats)
-    out = []
+    c.add_reply_map_len(len(pairs))
     for name, value in pairs:
         if configmod.BY_NAME[name].sensitive and value:
             # A secret is never shown, even to an authenticated client.
             value = "(redacted)"
-        out.append(name.encode())
-        out.append(value.encode("utf-8", "surrogateescape"))
-    c.add_reply_bulks(out)
+        c.add_reply_bulk(name.encode())
+        c.add_reply_bulk(value.encode("utf-8", "surrogateescape"))
 
 
 def config_set_command(c):
@@ -522,7 +529,7 @@ def shutdown_command(c):
 def info_command(c):
     from .info import gen_info
     sections = [a.decode("utf-8", "replace").lower() for a in c.argv[1:]]
-    c.add_reply_bulk(gen_info(sections).encode())
+    c.add_reply_verbatim(gen_info(sections).encode())
 
 
 # ---- SLOWLOG -----------------------------------------------------------------------------

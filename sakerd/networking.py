@@ -140,7 +140,10 @@ class Client:
         self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
 
     def add_reply_bulk_or_null(self, b):
-        self.add_reply(b"$-1\r\n" if b is None else b"$%d\r\n%s\r\n" % (len(b), b))
+        if b is None:
+            self.add_reply_null()
+        else:
+            self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
 
     def add_reply_long_long(self, n):
         self.add_reply(b":%d\r\n" % n)
@@ -151,8 +154,9 @@ class Client:
     def add_reply_bulks(self, items):
         """An array of bulk strings (None items are nil)."""
         parts = [b"*%d\r\n" % len(items)]
+        null = b"$-1\r\n" if self.resp == 2 else b"_\r\n"
         for b in items:
-            parts.append(b"$-1\r\n" if b is None else b"$%d\r\n%s\r\n" % (len(b), b))
+            parts.append(null if b is None else b"$%d\r\n%s\r\n" % (len(b), b))
         self.add_reply(b"".join(parts))
 
     # RESP3-aware shapes: each picks the RESP2 equivalent for resp=2 clients.
