@@ -3,6 +3,8 @@
 
 def init_extensions(server):
     """Bring up the subsystems after the listeners; an error message or None."""
+    from .pubsub import init_log_channel
+    init_log_channel()
     return None
 
 

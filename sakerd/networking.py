@@ -229,7 +229,7 @@ class Client:
     def add_reply_help(self, name, lines):
         """Reply to SUBCOMMAND HELP like Redis's addReplyHelp."""
         head = "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % name
-        items = [head] + list(lines) + ["HELP", "    Print this help."]
+        items = [head] + list(lines) + ["HELP", "    Prints this help."]
         self.add_reply(b"*%d\r\n" % len(items) +
                        b"".join(b"+" + s.encode() + b"\r\n" for s in items))
 
@@ -554,10 +554,12 @@ def check_output_buffer_limits(c):
     hard_reached = hard and used >= hard
     soft_reached = soft and used >= soft
     if soft_reached:
+        # As Redis: the soft limit counts once it has held for more than
+        # soft_seconds, measured from the first check that saw it.
         now = server.unixtime
         if not c.obuf_soft_limit_reached_time:
             c.obuf_soft_limit_reached_time = now
-            soft_reached = soft_seconds == 0
+            soft_reached = False
         elif now - c.obuf_soft_limit_reached_time <= soft_seconds:
             soft_reached = False
     else:
@@ -565,14 +567,16 @@ def check_output_buffer_limits(c):
     if not (hard_reached or soft_reached):
         return False
     info = client_info_string(c)
+    # Close first, report after: CLOSE_ASAP makes add_reply a no-op, so
+    # the log line and event published below cannot re-enter for c.
+    # Nothing more may be sent: drop what is queued, close before sleeping.
+    free_client_async(c)
+    c.buf = bytearray()
     log(LL_WARNING, "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.", info)
     server.stat_client_outbuf_limit_disconnections += 1
     server.emit_event("client_killed", reason="output-buffer-limit", id=c.id, addr=c.addr,
                       name=c.name.decode("utf-8", "replace") if c.name else "",
-                      omem=used, klass=_CLASS_NAMES[klass])
-    # Nothing more may be added: drop what is queued, close before sleeping.
-    c.buf = bytearray()
-    free_client_async(c)
+                      omem=used, **{"class": _CLASS_NAMES[klass]})
     return True
 
 

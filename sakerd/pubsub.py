@@ -1,34 +1,69 @@
-"""Pub/sub: SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+"""Pub/sub: SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB;
+the log channel. A port of Redis 7.0's pubsub.c.
 
-Every message is appended to each subscriber's output buffer as one
-complete RESP unit (add_reply takes whole units only), so no code path can
-interleave two units on a connection, whatever the subscriber pipelines in
-between. A subscriber that cannot keep up hits its output buffer limit in
-add_reply and is closed asynchronously; the publisher is never slowed.
+Whole units. Every message and every (un)subscribe confirmation is built
+as one complete RESP unit and appended with a single add_reply(), so no
+code path can interleave two units on a connection, whatever the
+subscriber pipelines in between, and whether or not its socket is full
+(networking.py writes the buffer in order, with no regard for unit
+boundaries). A subscriber that cannot keep up hits its output buffer
+limit inside add_reply() and is closed asynchronously; the publisher only
+pays for appending bytes.
+
+Protocols. A RESP2 subscriber gets arrays (`*3 message ch msg`) and, in
+Redis's words, is in "subscribed context": only (P)SUBSCRIBE,
+(P)UNSUBSCRIBE, PING, QUIT and RESET are allowed (server.process_command
+enforces it). A RESP3 subscriber gets the same shapes as push frames
+(`>3 ...`), the nil of an UNSUBSCRIBE with nothing subscribed is `_`, and
+it may run any command while subscribed.
+
+Log channel. init_log_channel() installs log.state.publish_hook, so every
+log line is also published to `log-channel` (empty: off). log.py sets a
+guard while the hook runs: a line logged while publishing a log line
+(an output limit warning, say) goes to the log file only, never round again.
+
+Redis keeps a client's patterns in a list and the server's in a dict; here
+both sides are dicts used as ordered sets (value None): O(1) membership,
+and iteration in subscription order.
 """
 
+from . import log as logmod
 from .networking import CLIENT_PUBSUB
 from .server import server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING, CMD_STALE
 from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
 
+# The push header of an n-element pub/sub frame, by protocol version.
+_HEADER = {(2, 3): b"*3\r\n", (3, 3): b">3\r\n", (2, 4): b"*4\r\n", (3, 4): b">4\r\n"}
+_NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
+
 
 def _bulk(b):
     return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
-def _count(c):
+def subscription_count(c):
+    """clientSubscriptionsCount(): channels plus patterns."""
     return len(c.pubsub_channels) + len(c.pubsub_patterns)
 
 
 def _reply_subscription(c, kind, name):
-    """*3 kind name count; name None is the nil of UNSUBSCRIBE with nothing."""
-    c.add_reply(b"*3\r\n" + _bulk(kind) + (b"$-1\r\n" if name is None else _bulk(name)) +
-                b":%d\r\n" % _count(c))
+    """One confirmation frame: kind, name (None: a nil), running count."""
+    c.add_reply(_HEADER[c.resp, 3] + _bulk(kind) +
+                (_NULL[c.resp] if name is None else _bulk(name)) +
+                b":%d\r\n" % subscription_count(c))
 
+
+def _leave_pubsub_if_done(c):
+    if not c.pubsub_channels and not c.pubsub_patterns:
+        c.flags &= ~CLIENT_PUBSUB
+
+
+# ---- subscribing ---------------------------------------------------------
 
 def subscribe_channel(c, channel):
+    """Subscribe c to channel (a no-op if it already is) and confirm."""
     if channel not in c.pubsub_channels:
         c.pubsub_channels[channel] = None
         server.pubsub_channels.setdefault(channel, {})[c] = None
@@ -37,15 +72,16 @@ def subscribe_channel(c, channel):
 
 
 def unsubscribe_channel(c, channel, notify):
+    """Unsubscribe c from channel; confirms even if it was not subscribed."""
     if channel in c.pubsub_channels:
         del c.pubsub_channels[channel]
-        subs = server.pubsub_channels.get(channel)
-        if subs is not None:
-            subs.pop(c, None)
-            if not subs:
-                del server.pubsub_channels[channel]
-    if not _count(c):
-        c.flags &= ~CLIENT_PUBSUB
+        subs = server.pubsub_channels[channel]
+        del subs[c]
+        if not subs:
+            # Drop the entry of the last subscriber, or PUBSUB CHANNELS
+            # would grow with every channel ever used.
+            del server.pubsub_channels[channel]
+    _leave_pubsub_if_done(c)
     if notify:
         _reply_subscription(c, b"unsubscribe", channel)
 
@@ -61,18 +97,17 @@ def subscribe_pattern(c, pattern):
 def unsubscribe_pattern(c, pattern, notify):
     if pattern in c.pubsub_patterns:
         del c.pubsub_patterns[pattern]
-        subs = server.pubsub_patterns.get(pattern)
-        if subs is not None:
-            subs.pop(c, None)
-            if not subs:
-                del server.pubsub_patterns[pattern]
-    if not _count(c):
-        c.flags &= ~CLIENT_PUBSUB
+        subs = server.pubsub_patterns[pattern]
+        del subs[c]
+        if not subs:
+            del server.pubsub_patterns[pattern]
+    _leave_pubsub_if_done(c)
     if notify:
         _reply_subscription(c, b"punsubscribe", pattern)
 
 
 def unsubscribe_all_channels(c, notify):
+    """Unsubscribe from every channel; with nothing subscribed, one nil reply."""
     count = len(c.pubsub_channels)
     for channel in list(c.pubsub_channels):
         unsubscribe_channel(c, channel, notify)
@@ -90,26 +125,57 @@ def unsubscribe_all_patterns(c, notify):
     return count
 
 
+# ---- publishing (hot path) -------------------------------------------------
+
 def publish(channel, message):
-    """Send message to channel's subscribers and matching patterns; receivers."""
+    """Send message to channel's subscribers and matching patterns; receivers.
+
+    Each frame is encoded once per protocol version and appended whole.
+    The subscriber dicts are copied before the loop: appending a reply may
+    log (an output limit was hit), and a log line may be published.
+    """
     receivers = 0
+    tail = None
     subs = server.pubsub_channels.get(channel)
     if subs:
-        unit = b"*3\r\n$7\r\nmessage\r\n" + _bulk(channel) + _bulk(message)
+        tail = _bulk(channel) + _bulk(message)
+        frame2 = b"*3\r\n$7\r\nmessage\r\n" + tail
+        frame3 = None
         for c in list(subs):
-            c.add_reply(unit)
+            if c.resp == 2:
+                c.add_reply(frame2)
+            else:
+                if frame3 is None:
+                    frame3 = b">3\r\n$7\r\nmessage\r\n" + tail
+                c.add_reply(frame3)
             receivers += 1
     if server.pubsub_patterns:
-        tail = _bulk(channel) + _bulk(message)
         for pattern, clients in list(server.pubsub_patterns.items()):
             if not string_match(pattern, channel):
                 continue
-            unit = b"*4\r\n$8\r\npmessage\r\n" + _bulk(pattern) + tail
+            if tail is None:
+                tail = _bulk(channel) + _bulk(message)
+            body = b"$8\r\npmessage\r\n" + _bulk(pattern) + tail
             for c in list(clients):
-                c.add_reply(unit)
+                c.add_reply((b"*4\r\n" if c.resp == 2 else b">4\r\n") + body)
                 receivers += 1
     return receivers
 
+
+def publish_log_line(line):
+    """log.state.publish_hook: one log line, one message on `log-channel`."""
+    channel = server.config.log_channel
+    if channel:
+        publish(channel.encode("utf-8", "surrogateescape"),
+                line.encode("utf-8", "backslashreplace"))
+
+
+def init_log_channel():
+    """Publish every log line from now on (called by init_extensions)."""
+    logmod.state.publish_hook = publish_log_line
+
+
+# ---- commands -----------------------------------------------------------------
 
 def subscribe_command(c):
     for channel in c.argv[1:]:
@@ -138,13 +204,19 @@ def punsubscribe_command(c):
 
 
 def publish_command(c):
-    c.add_reply_long_long(publish(c.argv[1], c.argv[2]))
+    c.add_reply(b":%d\r\n" % publish(c.argv[1], c.argv[2]))
+
+
+def _subcommand_syntax_error(c):
+    """addReplySubcommandSyntaxError(): the subcommand as typed, %.128s."""
+    c.add_reply_error("unknown subcommand or wrong number of arguments for '%s'. Try %s HELP." % (
+        c.argv[1][:128].decode("utf-8", "replace"), c.argv[0].decode("utf-8", "replace").upper()))
 
 
 def pubsub_channels_command(c):
     argv = c.argv
     if len(argv) > 3:
-        c.add_reply_error("wrong number of arguments for 'pubsub|channels' command")
+        _subcommand_syntax_error(c)
         return
     pat = argv[2] if len(argv) == 3 else None
     c.add_reply_bulks([ch for ch in server.pubsub_channels
@@ -163,6 +235,8 @@ def pubsub_numpat_command(c):
 
 
 def pubsub_help_command(c):
+    # Redis 7.0's text, less the SHARDCHANNELS/SHARDNUMSUB entries: sakerd
+    # has no sharded pub/sub.
     c.add_reply_help("PUBSUB", [
         "CHANNELS [<pattern>]",
         "    Return the currently active channels matching a <pattern> (default: '*').",
