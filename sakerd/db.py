@@ -4,6 +4,16 @@ A Db holds `dict` (key bytes -> value) and `expires` (key -> absolute unix
 ms). Values are typed by their Python type: bytes is a string, dict a hash,
 collections.deque a list. Keys expire lazily on access and actively in the
 cron, with Redis's adaptive sampling.
+
+SCAN cursors. Redis walks its hash table's buckets in reverse-binary order,
+which survives rehashing; a Python dict offers no such walk, and a plain
+position in its key order is not stable, because deleting a key shifts
+every later key down one place. So the first SCAN call takes a snapshot of
+the key order (a list of references, one C-level copy) and later calls walk
+that snapshot, skipping keys deleted meanwhile: every key present for the
+whole scan is returned exactly once. The cursor is (snapshot id << 32) |
+position; a Db keeps its last SCAN_SNAPSHOTS snapshots, and a cursor whose
+snapshot is gone continues at its position in the current key order.
 """
 
 import random
@@ -15,7 +25,11 @@ from .server import server
 ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP = 20
 ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC = 25
 
+SCAN_SNAPSHOTS = 16
+SCAN_POS_BITS = 32
+
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+WRONGTYPE_ERR = "-WRONGTYPE Operation against a key holding the wrong kind of value"
 
 TYPE_NAMES = {bytes: "string", dict: "hash", deque: "list"}
 
@@ -25,13 +39,15 @@ def mstime():
 
 
 class Db:
-    __slots__ = ("id", "dict", "expires", "avg_ttl")
+    __slots__ = ("id", "dict", "expires", "avg_ttl", "scans", "next_scan_id")
 
     def __init__(self, id):
         self.id = id
         self.dict = {}
         self.expires = {}
         self.avg_ttl = 0
+        self.scans = {}             # snapshot id -> list of keys, oldest first
+        self.next_scan_id = 1
 
     def expire_if_needed(self, key):
         """Delete key if its time has passed; True if it was expired."""
@@ -89,12 +105,52 @@ class Db:
     def remove_expire(self, key):
         return self.expires.pop(key, None) is not None
 
+    def key_is_expired(self, key):
+        """keyIsExpired(): past its time, but left in place (KEYS uses it)."""
+        when = self.expires.get(key)
+        return when is not None and when <= mstime()
+
     def flush(self):
         n = len(self.dict)
         self.dict = {}
         self.expires = {}
         self.avg_ttl = 0
+        self.scans = {}
         return n
+
+    def scan_keys(self, cursor, count):
+        """One SCAN step: (next cursor, keys still present), see the module doc.
+
+        Walks up to `count` snapshot entries that are still in the db; the
+        next cursor is 0 when the snapshot is exhausted.
+        """
+        scan_id = cursor >> SCAN_POS_BITS
+        pos = cursor & ((1 << SCAN_POS_BITS) - 1)
+        snapshot = self.scans.get(scan_id) if cursor else None
+        if snapshot is None:
+            snapshot, scan_id = self._new_scan_snapshot(scan_id if cursor else 0)
+        d = self.dict
+        keys = []
+        end = len(snapshot)
+        while pos < end and len(keys) < count:
+            key = snapshot[pos]
+            pos += 1
+            if key in d:
+                keys.append(key)
+        if pos >= end:
+            del self.scans[scan_id]
+            return 0, keys
+        return (scan_id << SCAN_POS_BITS) | pos, keys
+
+    def _new_scan_snapshot(self, scan_id):
+        if not scan_id:
+            scan_id = self.next_scan_id
+            # Ids wrap below 2**31 so that a cursor always fits a C long.
+            self.next_scan_id = scan_id % (1 << 31) + 1
+        while len(self.scans) >= SCAN_SNAPSHOTS:
+            del self.scans[next(iter(self.scans))]
+        snapshot = self.scans[scan_id] = list(self.dict)
+        return snapshot, scan_id
 
     def random_key(self):
         while self.dict:

@@ -1,3 +1,311 @@
-"""Keyspace commands (filled in by the keyspace work)."""
+"""Keyspace commands: DEL EXISTS KEYS SCAN TYPE RENAME and the expire
+commands EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL PERSIST (Redis's db.c
+and expire.c).
 
-COMMANDS = []
+Expire times are absolute unix milliseconds (Db.expires). A key whose time
+has passed is gone for every command: lookups expire it lazily, the cron
+actively (db.databases_cron). EXPIRE with a time already in the past
+deletes the key at once and answers 1, as Redis does on a master.
+"""
+
+import re
+
+from .db import TYPE_NAMES, mstime
+from .resp import string2ll, LLONG_MAX, LLONG_MIN
+from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .util import string_match
+
+NOT_INTEGER = "value is not an integer or out of range"
+SYNTAX_ERR = "syntax error"
+ULONG_MAX = (1 << 64) - 1
+
+# Expire command flags (EXPIRE_NX... in expire.c).
+EXPIRE_NX = 1 << 0
+EXPIRE_XX = 1 << 1
+EXPIRE_GT = 1 << 2
+EXPIRE_LT = 1 << 3
+_EXPIRE_FLAGS = {b"NX": EXPIRE_NX, b"XX": EXPIRE_XX, b"GT": EXPIRE_GT, b"LT": EXPIRE_LT}
+
+_CURSOR = re.compile(rb"[+-]?[0-9]*\Z")
+
+
+def type_name(v):
+    return "none" if v is None else TYPE_NAMES[v.__class__]
+
+
+# ---- DEL / EXISTS / TYPE --------------------------------------------------------
+
+def del_command(c):
+    db = c.db
+    deleted = 0
+    for key in c.argv[1:]:
+        # An expired key is not counted as deleted.
+        if db.lookup_write(key) is not None and db.delete(key):
+            deleted += 1
+    c.add_reply_long_long(deleted)
+
+
+def exists_command(c):
+    lookup_read = c.db.lookup_read
+    c.add_reply_long_long(sum(1 for key in c.argv[1:] if lookup_read(key) is not None))
+
+
+def type_command(c):
+    c.add_reply_status(type_name(c.db.lookup_read(c.argv[1])))
+
+
+# ---- KEYS / SCAN ----------------------------------------------------------------
+
+def keys_command(c):
+    db = c.db
+    pattern = c.argv[1]
+    allkeys = pattern == b"*"
+    keys = [key for key in db.dict
+            if (allkeys or string_match(pattern, key)) and not db.key_is_expired(key)]
+    c.add_reply_bulks(keys)
+
+
+def parse_scan_cursor_or_reply(c, arg):
+    """parseScanCursorOrReply(): strtoul()'s rules, or "invalid cursor"."""
+    if not _CURSOR.match(arg) or arg in (b"+", b"-"):
+        c.add_reply_error("invalid cursor")
+        return None
+    digits = arg.lstrip(b"+-")
+    cursor = int(digits) if digits else 0
+    if cursor > ULONG_MAX:
+        c.add_reply_error("invalid cursor")
+        return None
+    if arg.startswith(b"-"):
+        cursor = (-cursor) & ULONG_MAX    # strtoul negates in unsigned arithmetic
+    return cursor
+
+
+def scan_command(c):
+    """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]."""
+    argv = c.argv
+    cursor = parse_scan_cursor_or_reply(c, argv[1])
+    if cursor is None:
+        return
+    count = 10
+    pattern = typename = None
+    i = 2
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv) or opt not in (b"count", b"match", b"type"):
+            c.add_reply_error(SYNTAX_ERR)
+            return
+        if opt == b"count":
+            count = string2ll(argv[i + 1])
+            if count is None:
+                c.add_reply_error(NOT_INTEGER)
+                return
+            if count < 1:
+                c.add_reply_error(SYNTAX_ERR)
+                return
+        elif opt == b"match":
+            # "*" matches everything: the same as no pattern.
+            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
+        else:
+            typename = argv[i + 1].decode("latin-1").lower()
+        i += 2
+    db = c.db
+    cursor, keys = db.scan_keys(cursor, count)
+    if pattern is not None:
+        keys = [key for key in keys if string_match(pattern, key)]
+    if typename is not None:
+        keys = [key for key in keys if type_name(db.lookup_read(key)) == typename]
+    keys = [key for key in keys if not db.expire_if_needed(key)]
+    cursor = b"%d" % cursor
+    c.add_reply(b"*2\r\n$%d\r\n%s\r\n" % (len(cursor), cursor))
+    c.add_reply_bulks(keys)
+
+
+# ---- RENAME ---------------------------------------------------------------------
+
+def rename_generic(c, nx):
+    """RENAME/RENAMENX: the value moves with its TTL."""
+    db = c.db
+    src, dst = c.argv[1], c.argv[2]
+    v = db.lookup_write(src)
+    if v is None:
+        c.add_reply_error("no such key")
+        return
+    if src == dst:
+        c.add_reply(b":0\r\n" if nx else b"+OK\r\n")
+        return
+    when = db.get_expire(src)
+    if db.lookup_write(dst) is not None:
+        if nx:
+            c.add_reply(b":0\r\n")
+            return
+        db.delete(dst)
+    db.add(dst, v)
+    if when != -1:
+        db.set_expire(dst, when)
+    db.delete(src)
+    c.add_reply(b":1\r\n" if nx else b"+OK\r\n")
+
+
+def rename_command(c):
+    rename_generic(c, False)
+
+
+def renamenx_command(c):
+    rename_generic(c, True)
+
+
+# ---- EXPIRE family ----------------------------------------------------------------
+
+def parse_expire_flags_or_reply(c):
+    """parseExtendedExpireArgumentsOrReply(): the NX/XX/GT/LT flags, or None."""
+    flags = 0
+    for opt in c.argv[3:]:
+        flag = _EXPIRE_FLAGS.get(opt.upper())
+        if flag is None:
+            c.add_reply_error("Unsupported option %s" % opt.decode("utf-8", "replace"))
+            return None
+        flags |= flag
+    # These texts start with an all-caps word: "-ERR " keeps add_reply_error
+    # from taking it for an error code.
+    if flags & EXPIRE_NX and flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT):
+        c.add_reply_error("-ERR NX and XX, GT or LT options at the same time are not compatible")
+        return None
+    if flags & EXPIRE_GT and flags & EXPIRE_LT:
+        c.add_reply_error("-ERR GT and LT options at the same time are not compatible")
+        return None
+    return flags
+
+
+def expire_condition_met(flags, when, current):
+    """NX/XX/GT/LT against the current expire (-1: none, an infinite TTL)."""
+    if flags & EXPIRE_NX and current != -1:
+        return False
+    if flags & EXPIRE_XX and current == -1:
+        return False
+    if flags & EXPIRE_GT and (current == -1 or when <= current):
+        return False
+    if flags & EXPIRE_LT and current != -1 and when >= current:
+        return False
+    return True
+
+
+def expire_generic(c, basetime, seconds):
+    """expireGenericCommand(): relative (basetime = now) or absolute times."""
+    flags = parse_expire_flags_or_reply(c)
+    if flags is None:
+        return
+    when = string2ll(c.argv[2])
+    if when is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    # Negative times are allowed, but overflows are not.
+    if seconds:
+        if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
+            c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+            return
+        when *= 1000
+    if when > LLONG_MAX - basetime:
+        c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+        return
+    when += basetime
+    db = c.db
+    key = c.argv[1]
+    if db.lookup_write(key) is None:
+        c.add_reply(b":0\r\n")
+        return
+    if flags and not expire_condition_met(flags, when, db.get_expire(key)):
+        c.add_reply(b":0\r\n")
+        return
+    if when <= mstime():
+        db.delete(key)
+    else:
+        db.set_expire(key, when)
+    c.add_reply(b":1\r\n")
+
+
+def expire_command(c):
+    expire_generic(c, mstime(), True)
+
+
+def pexpire_command(c):
+    expire_generic(c, mstime(), False)
+
+
+def expireat_command(c):
+    expire_generic(c, 0, True)
+
+
+def pexpireat_command(c):
+    expire_generic(c, 0, False)
+
+
+def ttl_generic(c, in_ms):
+    """TTL/PTTL: -2 for no key, -1 for no expire; TTL rounds to seconds."""
+    db = c.db
+    key = c.argv[1]
+    if db.lookup_read(key) is None:
+        c.add_reply(b":-2\r\n")
+        return
+    when = db.get_expire(key)
+    if when == -1:
+        c.add_reply(b":-1\r\n")
+        return
+    ttl = max(0, when - mstime())
+    c.add_reply_long_long(ttl if in_ms else (ttl + 500) // 1000)
+
+
+def ttl_command(c):
+    ttl_generic(c, False)
+
+
+def pttl_command(c):
+    ttl_generic(c, True)
+
+
+def persist_command(c):
+    db = c.db
+    key = c.argv[1]
+    if db.lookup_write(key) is not None and db.remove_expire(key):
+        c.add_reply(b":1\r\n")
+    else:
+        c.add_reply(b":0\r\n")
+
+
+_W = CMD_WRITE
+_R = CMD_READONLY
+_F = CMD_FAST
+_G = "keyspace"
+
+COMMANDS = [
+    Command("del", del_command, -2, _W, 1, -1, 1, group=_G,
+            summary="Delete a key"),
+    Command("unlink", del_command, -2, _W | _F, 1, -1, 1, group=_G,
+            summary="Delete a key asynchronously in another thread. Otherwise it is just as DEL, "
+                    "but non blocking."),
+    Command("exists", exists_command, -2, _R | _F, 1, -1, 1, group=_G,
+            summary="Determine if a key exists"),
+    Command("type", type_command, 2, _R | _F, 1, 1, 1, group=_G,
+            summary="Determine the type stored at key"),
+    Command("keys", keys_command, 2, _R, group=_G,
+            summary="Find all keys matching the given pattern"),
+    Command("scan", scan_command, -2, _R, group=_G,
+            summary="Incrementally iterate the keys space"),
+    Command("rename", rename_command, 3, _W, 1, 2, 1, group=_G,
+            summary="Rename a key"),
+    Command("renamenx", renamenx_command, 3, _W | _F, 1, 2, 1, group=_G,
+            summary="Rename a key, only if the new key does not exist"),
+    Command("expire", expire_command, -3, _W | _F, 1, 1, 1, group=_G,
+            summary="Set a key's time to live in seconds"),
+    Command("pexpire", pexpire_command, -3, _W | _F, 1, 1, 1, group=_G,
+            summary="Set a key's time to live in milliseconds"),
+    Command("expireat", expireat_command, -3, _W | _F, 1, 1, 1, group=_G,
+            summary="Set the expiration for a key as a UNIX timestamp"),
+    Command("pexpireat", pexpireat_command, -3, _W | _F, 1, 1, 1, group=_G,
+            summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds"),
+    Command("ttl", ttl_command, 2, _R | _F, 1, 1, 1, group=_G,
+            summary="Get the time to live for a key in seconds"),
+    Command("pttl", pttl_command, 2, _R | _F, 1, 1, 1, group=_G,
+            summary="Get the time to live for a key in milliseconds"),
+    Command("persist", persist_command, 2, _W | _F, 1, 1, 1, group=_G,
+            summary="Remove the expiration from a key"),
+]
