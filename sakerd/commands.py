@@ -5,9 +5,9 @@ that many), flags, key positions, group. Each module keeps its commands
 next to their handlers; adding a command touches that list only.
 """
 
-from . import cmd_server, db_commands, pubsub, t_hash, t_list, t_string
+from . import cmd_server, db_commands, procs, pubsub, t_hash, t_list, t_string
 
-MODULES = (cmd_server, db_commands, t_string, t_hash, t_list, pubsub)
+MODULES = (cmd_server, db_commands, t_string, t_hash, t_list, pubsub, procs)
 
 
 def populate(server):

@@ -4,7 +4,11 @@
 def init_extensions(server):
     """Bring up the subsystems after the listeners; an error message or None."""
     from .pubsub import init_log_channel
+    from . import procs, sysinfo
     init_log_channel()
+    # Before the Lua bridge: their saker.* functions register at import.
+    procs.init(server)
+    sysinfo.init(server)
     return None
 
 

@@ -83,8 +83,8 @@ class Pidfile:
         self.fd = None
 
 
-def process_start_time(pid):
-    """Unix time at which pid started (from /proc), or None if it is gone."""
+def read_proc_stat(pid):
+    """(state, ppid, start_ticks) of pid from /proc/<pid>/stat, or None if it is gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             stat = f.read()
@@ -93,12 +93,15 @@ def process_start_time(pid):
     # The command name may contain spaces and parentheses: split after the
     # last ')'.
     fields = stat[stat.rfind(b")") + 2:].split()
-    state = fields[0]
-    if state in (b"Z", b"X"):
+    return fields[0].decode(), int(fields[1]), int(fields[19])
+
+
+def process_start_time(pid):
+    """Unix time at which pid started (from /proc), or None if it is gone or a zombie."""
+    stat = read_proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):
         return None
-    start_ticks = int(fields[19])
-    hz = os.sysconf("SC_CLK_TCK")
-    return boot_time() + start_ticks / hz
+    return boot_time() + stat[2] / os.sysconf("SC_CLK_TCK")
 
 
 _boot_time = None
@@ -125,11 +128,20 @@ def pid_alive(pid):
     return process_start_time(pid) is not None
 
 
+# How much later than the pidfile's mtime a process may seem to have
+# started and still be the one that wrote it: btime in /proc/stat is whole
+# seconds (truncated), start times count clock ticks, and the wall clock may
+# have been slewed since boot.
+START_TIME_SLACK = 2.0
+
+
 def check_pidfile(path):
     """(pid, None) for a live process that matches path; (None, reason) otherwise.
 
-    A process that started after the pidfile was last modified cannot have
-    written it: its pid was reused, and the pidfile is stale.
+    Identity: the pid must name a live process (not a zombie), and that
+    process must have started before the pidfile was last written; a
+    process that started after it cannot have written it: its pid was
+    reused, and the pidfile is stale.
     """
     try:
         st = os.stat(path)
@@ -137,11 +149,28 @@ def check_pidfile(path):
         return None, "%s: %s" % (path, e.strerror)
     pid = read_pid(path)
     if pid is None:
+        if not os.access(path, os.R_OK):
+            return None, "%s: Permission denied" % path
         return None, "%s: no pid in file" % path
-    started = process_start_time(pid)
-    if started is None:
+    stat = read_proc_stat(pid)
+    if stat is None:
         return None, "%s: stale pidfile, process %d is not running" % (path, pid)
-    # /proc start times have clock-tick resolution and btime whole seconds.
-    if started > st.st_mtime + 2.0:
+    if stat[0] in ("Z", "X"):
+        return None, "%s: stale pidfile, process %d has exited (zombie)" % (path, pid)
+    started = boot_time() + stat[2] / os.sysconf("SC_CLK_TCK")
+    if started > st.st_mtime + START_TIME_SLACK:
         return None, "%s: stale pidfile, pid %d was reused by a process started later" % (path, pid)
     return pid, None
+
+
+def pidfile_signature(path):
+    """What identifies one write of path: (inode, mtime_ns, size), or None if absent.
+
+    exec compares it before and after starting a program to tell the
+    program's own pidfile from a leftover of an earlier run.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
