@@ -360,13 +360,13 @@ def mset_command(c):
         c.add_reply_error("wrong number of arguments for '%s' command" % c.cmd.fullname)
         return
     db = c.db
-    d = db.dict
     expires = db.expires
-    for j in range(1, len(argv), 2):
-        key = argv[j]
-        if expires and key in expires and not db.expire_if_needed(key):
-            del expires[key]
-        d[key] = argv[j + 1]
+    if expires:
+        for key in argv[1::2]:
+            if key in expires and not db.expire_if_needed(key):
+                del expires[key]
+    # A key given twice takes its last value, as in Redis.
+    db.dict.update(zip(argv[1::2], argv[2::2]))
     c.add_reply(OK)
 
 
