@@ -98,14 +98,16 @@ def round_long_double(x):
     return None if abs(r) >= LD_OVERFLOW else r
 
 
-def _exact_value(sign, int_digits, frac_digits, exp, base, digit_bits):
+def _exact_value(sign, int_digits, frac_digits, exp, base):
     """The exact value of a parsed number; LD_INF when it certainly
     overflows, None when it certainly underflows to zero (tested first: a
     huge exponent must not make us build a huge integer)."""
     digits = (int_digits + frac_digits).lstrip(b"0")
     if not digits:
         return Fraction(0)
-    exp -= len(frac_digits) * digit_bits if base == 16 else len(frac_digits)
+    # A fraction digit is worth 4 bits of the binary exponent in hex
+    # (0x1.8p3 == 0x18p-1), one unit of the decimal exponent otherwise.
+    exp -= len(frac_digits) * (4 if base == 16 else 1)
     if base == 16:
         magnitude = len(digits) * 4 + exp           # about log2 |x|
         if magnitude > 16400:
@@ -142,7 +144,7 @@ def string2ld(s):
     sign, int_digits, frac_digits, only_frac, exp = m.groups()
     if only_frac is not None:
         int_digits, frac_digits = b"", only_frac
-    v = _exact_value(sign, int_digits, frac_digits, int(exp) if exp else 0, base, 4)
+    v = _exact_value(sign, int_digits, frac_digits, int(exp) if exp else 0, base)
     if v is LD_INF or v is None:
         return None                     # ERANGE: HUGE_VAL or zero
     r = round_long_double(v)
