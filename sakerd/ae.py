@@ -344,11 +344,14 @@ class EventLoop:
         """How many microseconds until the first timer should fire; -1 if none.
 
         O(N): timers are few (server cron, tasks, supervision backoffs).
+        A deleted timer counts as due: the next pass must unlink it and run
+        its finalizer, instead of sleeping until some other event wakes us.
         """
         earliest = None
         for te in self.time_events:
-            if te.id != AE_DELETED_EVENT_ID and (earliest is None or te.when < earliest):
-                earliest = te.when
+            when = 0 if te.id == AE_DELETED_EVENT_ID else te.when
+            if earliest is None or when < earliest:
+                earliest = when
         if earliest is None:
             return -1
         now = monotonic_us()

@@ -1,0 +1,332 @@
+"""The ae reactor, on both backends (epoll and select): Redis's ae.c semantics.
+
+Unit tests drive an EventLoop directly with socketpairs; the last tests run
+the real daemon and measure its idle CPU from /proc/PID/stat.
+"""
+
+import os
+import socket
+import time
+
+import pytest
+
+from sakerd import ae
+from sakerd.ae import (AE_ALL_EVENTS, AE_BARRIER, AE_DONT_WAIT, AE_FILE_EVENTS, AE_NOMORE,
+                       AE_READABLE, AE_TIME_EVENTS, AE_WRITABLE, EventLoop)
+
+BACKENDS = ["epoll", "select"]
+
+
+@pytest.fixture(params=BACKENDS)
+def el(request):
+    loop = EventLoop(1024, request.param)
+    assert loop.get_api_name() == request.param
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def pairs():
+    made = []
+
+    def make():
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        made.append((a, b))
+        return a, b
+    yield make
+    for a, b in made:
+        a.close()
+        b.close()
+
+
+def run_until(el, cond, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        el.process_events(AE_ALL_EVENTS)
+
+
+# ---- time events -------------------------------------------------------------
+
+def test_timers_fire_in_due_order_not_creation_order(el):
+    fired = []
+    for ms in (30, 10, 20):
+        el.create_time_event(ms, lambda loop, id, data: fired.append(data) or AE_NOMORE, ms)
+    run_until(el, lambda: len(fired) == 3)
+    assert fired == [10, 20, 30]
+
+
+def test_timer_is_rescheduled_by_its_return_value_then_finalized(el):
+    calls = []
+    finalized = []
+
+    def proc(loop, id, data):
+        calls.append(time.monotonic())
+        return 15 if len(calls) < 3 else AE_NOMORE
+
+    tid = el.create_time_event(0, proc, "payload", lambda loop, data: finalized.append(data))
+    run_until(el, lambda: finalized)
+    assert len(calls) == 3
+    # Rescheduled 15 ms after each run returned.
+    assert calls[1] - calls[0] >= 0.014 and calls[2] - calls[1] >= 0.014
+    assert finalized == ["payload"]
+    # AE_NOMORE deleted it: it cannot be deleted again.
+    assert el.delete_time_event(tid) == ae.AE_ERR
+    assert el.time_events == []
+
+
+def test_timer_deleting_itself_and_a_later_timer_inside_its_callback(el):
+    fired = []
+    finalized = []
+    ids = {}
+
+    def first(loop, id, data):
+        fired.append("first")
+        loop.delete_time_event(id)             # itself
+        loop.delete_time_event(ids["second"])  # due in this same pass
+        return 1000                            # ignored: it is deleted
+
+    ids["first"] = el.create_time_event(0, first, "first", lambda l, d: finalized.append(d))
+    ids["second"] = el.create_time_event(0, lambda *a: fired.append("second") or AE_NOMORE,
+                                         "second", lambda l, d: finalized.append(d))
+    time.sleep(0.002)
+    el.process_events(AE_TIME_EVENTS | AE_DONT_WAIT)
+    el.process_events(AE_TIME_EVENTS | AE_DONT_WAIT)
+    assert fired == ["first"]
+    assert sorted(finalized) == ["first", "second"]
+    assert el.time_events == []
+
+
+def test_timer_created_during_a_pass_does_not_run_in_that_pass(el):
+    fired = []
+
+    def creator(loop, id, data):
+        fired.append("creator")
+        loop.create_time_event(0, lambda *a: fired.append("child") or AE_NOMORE)
+        return AE_NOMORE
+
+    el.create_time_event(0, creator)
+    time.sleep(0.002)
+    el.process_events(AE_TIME_EVENTS | AE_DONT_WAIT)
+    assert fired == ["creator"]
+    el.process_events(AE_TIME_EVENTS | AE_DONT_WAIT)
+    assert fired == ["creator", "child"]
+
+
+def test_poll_sleeps_until_the_nearest_timer_without_spinning(el, pairs):
+    a, b = pairs()
+    # A watched fd that never becomes readable, and two timers.
+    el.create_file_event(a.fileno(), AE_READABLE, lambda *args: None)
+    fired = []
+    el.create_time_event(5000, lambda *args: fired.append("far") or AE_NOMORE)
+    el.create_time_event(150, lambda *args: fired.append("near") or AE_NOMORE)
+    passes = 0
+    start = time.monotonic()
+    while not fired:
+        el.process_events(AE_ALL_EVENTS)
+        passes += 1
+    elapsed = time.monotonic() - start
+    assert fired == ["near"]
+    # One poll slept the whole 150 ms (a rounding pass at most): no busy loop.
+    assert passes <= 2, passes
+    assert 0.14 <= elapsed < 0.5, elapsed
+
+
+def test_dont_wait_returns_at_once(el, pairs):
+    a, b = pairs()
+    el.create_file_event(a.fileno(), AE_READABLE, lambda *args: None)
+    el.create_time_event(10000, lambda *args: AE_NOMORE)
+    start = time.monotonic()
+    assert el.process_events(AE_ALL_EVENTS | AE_DONT_WAIT) == 0
+    assert time.monotonic() - start < 0.05
+
+
+def test_timers_only_loop_sleeps_too(el):
+    # No fd at all: poll() still sleeps for the timer (select backend has
+    # nothing to select on, epoll waits on an empty set).
+    fired = []
+    el.create_time_event(100, lambda *args: fired.append(1) or AE_NOMORE)
+    start = time.monotonic()
+    passes = 0
+    while not fired:
+        el.process_events(AE_ALL_EVENTS)
+        passes += 1
+    assert passes <= 2 and time.monotonic() - start >= 0.09
+
+
+# ---- file events ---------------------------------------------------------------
+
+def test_readable_handler_gets_client_data_and_mask(el, pairs):
+    a, b = pairs()
+    got = []
+    el.create_file_event(a.fileno(), AE_READABLE,
+                         lambda loop, fd, data, mask: got.append((fd, data, mask, a.recv(10))),
+                         "cd")
+    b.send(b"hi")
+    el.process_events(AE_FILE_EVENTS)
+    assert got == [(a.fileno(), "cd", AE_READABLE, b"hi")]
+    assert el.get_file_events(a.fileno()) == AE_READABLE
+    assert el.get_file_client_data(a.fileno()) == "cd"
+
+
+def test_handler_deleting_another_fds_events_in_the_same_pass(el, pairs):
+    (a1, b1), (a2, b2) = pairs(), pairs()
+    calls = []
+
+    def make_handler(me, other):
+        def handler(loop, fd, data, mask):
+            calls.append(me.fileno())
+            me.recv(10)
+            loop.delete_file_event(other.fileno(), AE_READABLE)
+        return handler
+
+    el.create_file_event(a1.fileno(), AE_READABLE, make_handler(a1, a2))
+    el.create_file_event(a2.fileno(), AE_READABLE, make_handler(a2, a1))
+    b1.send(b"x")
+    b2.send(b"x")
+    time.sleep(0.01)
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    # Both fds were ready in one poll; whichever ran first unregistered the
+    # other, whose handler therefore did not run.
+    assert len(calls) == 1
+    assert el.get_file_events(a1.fileno()) + el.get_file_events(a2.fileno()) == AE_READABLE
+
+
+def test_handler_deleting_its_own_writable_event_skips_the_write_handler(el, pairs):
+    a, b = pairs()
+    calls = []
+
+    def on_read(loop, fd, data, mask):
+        calls.append("r")
+        a.recv(10)
+        loop.delete_file_event(fd, AE_WRITABLE)
+
+    el.create_file_event(a.fileno(), AE_READABLE, on_read)
+    el.create_file_event(a.fileno(), AE_WRITABLE, lambda *args: calls.append("w"))
+    b.send(b"x")
+    time.sleep(0.01)
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    assert calls == ["r"]
+    assert el.get_file_events(a.fileno()) == AE_READABLE
+
+
+def test_handler_closing_and_deleting_its_own_fd(el, pairs):
+    a, b = pairs()
+    calls = []
+
+    def on_read(loop, fd, data, mask):
+        calls.append("r")
+        loop.delete_file_event(fd, AE_READABLE | AE_WRITABLE)
+
+    el.create_file_event(a.fileno(), AE_READABLE, on_read)
+    el.create_file_event(a.fileno(), AE_WRITABLE, lambda *args: calls.append("w"))
+    b.send(b"x")
+    time.sleep(0.01)
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    assert calls == ["r"]
+    assert el.get_file_events(a.fileno()) == ae.AE_NONE
+    assert el.maxfd < a.fileno()
+    # Unregistered: further data does not call anything.
+    b.send(b"y")
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    assert calls == ["r"]
+
+
+@pytest.mark.parametrize("barrier, order", [(False, ["r", "w"]), (True, ["w", "r"])])
+def test_readable_runs_before_writable_unless_barrier(el, pairs, barrier, order):
+    a, b = pairs()
+    calls = []
+
+    def on_read(loop, fd, data, mask):
+        calls.append("r")
+        a.recv(10)
+
+    def on_write(loop, fd, data, mask):
+        calls.append("w")
+        loop.delete_file_event(fd, AE_WRITABLE)
+
+    el.create_file_event(a.fileno(), AE_READABLE, on_read)
+    el.create_file_event(a.fileno(), AE_WRITABLE | (AE_BARRIER if barrier else 0), on_write)
+    b.send(b"x")
+    time.sleep(0.01)
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    assert calls == order
+    # Removing AE_WRITABLE removes the barrier too.
+    assert el.get_file_events(a.fileno()) == AE_READABLE
+
+
+def test_same_proc_for_both_directions_runs_once(el, pairs):
+    a, b = pairs()
+    calls = []
+
+    def both(loop, fd, data, mask):
+        calls.append(mask)
+        a.recv(10)
+
+    el.create_file_event(a.fileno(), AE_READABLE | AE_WRITABLE, both)
+    b.send(b"x")
+    time.sleep(0.01)
+    el.process_events(AE_FILE_EVENTS | AE_DONT_WAIT)
+    assert calls == [AE_READABLE | AE_WRITABLE]
+
+
+def test_peer_hangup_wakes_the_readable_handler(el, pairs):
+    a, b = pairs()
+    got = []
+    el.create_file_event(a.fileno(), AE_READABLE, lambda *args: got.append(a.recv(10)))
+    b.close()
+    el.process_events(AE_FILE_EVENTS)
+    assert got == [b""]
+
+
+def test_fd_beyond_setsize_is_refused(el):
+    assert el.create_file_event(el.get_set_size(), AE_READABLE, lambda *a: None) == ae.AE_ERR
+
+
+def test_stop_ends_main_after_the_current_pass(el):
+    passes = []
+
+    def tick(loop, id, data):
+        passes.append(1)
+        if len(passes) == 3:
+            loop.stop()
+        return 1
+
+    el.create_time_event(0, tick)
+    el.main()
+    assert len(passes) == 3
+
+
+def test_before_sleep_and_after_sleep_hooks(el):
+    seen = []
+    el.before_sleep = lambda loop: seen.append("before")
+    el.after_sleep = lambda loop: seen.append("after")
+    el.create_time_event(0, lambda *a: seen.append("timer") or AE_NOMORE)
+    el.process_events(AE_ALL_EVENTS | ae.AE_CALL_BEFORE_SLEEP | ae.AE_CALL_AFTER_SLEEP)
+    assert seen == ["before", "after", "timer"]
+
+
+# ---- the daemon, idle ------------------------------------------------------------
+
+def _cpu_seconds(pid):
+    """utime + stime of pid from /proc/PID/stat (fields 14 and 15)."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idle_daemon_uses_under_one_percent_cpu(make_daemon, backend):
+    d = make_daemon("ae-backend %s\n" % backend)
+    c = d.raw()
+    c.send(b"INFO server\r\n")
+    assert b"multiplexing_api:%s\r\n" % backend.encode() in c.read_reply()
+    # An idle connected client must not make the loop spin either.
+    time.sleep(0.5)  # let start-up work settle before measuring
+    cpu0, t0 = _cpu_seconds(d.pid), time.monotonic()
+    time.sleep(10)
+    cpu1, t1 = _cpu_seconds(d.pid), time.monotonic()
+    share = (cpu1 - cpu0) / (t1 - t0)
+    assert share < 0.01, "idle sakerd (%s) used %.2f%% CPU" % (backend, share * 100)
