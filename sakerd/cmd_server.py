@@ -237,9 +237,10 @@ def client_kill_command(c):
         addr = argv[2].decode("utf-8", "replace")
         for x in list(server.clients.values()):
             if x.addr == addr:
-                _kill(c, x)
                 c.add_reply(OK)
+                _kill(c, x)
                 return
+
         c.add_reply_error("No such client")
         return
     if len(argv) % 2:
@@ -280,7 +281,9 @@ def client_kill_command(c):
             c.add_reply_error(SYNTAX_ERR)
             return
     killed = 0
+    kill_self = False
     for x in list(server.clients.values()):
+
         if addr is not None and x.addr != addr:
             continue
         if laddr is not None and x.laddr != laddr:
@@ -291,17 +294,24 @@ def client_kill_command(c):
             continue
         if x is c and skipme:
             continue
-        _kill(c, x)
         killed += 1
+        if x is c:
+            kill_self = True
+        else:
+            _kill(c, x)
     c.add_reply_long_long(killed)
+    if kill_self:
+        _kill(c, c)
 
 
 def _kill(c, target):
-    # A client killing itself gets its reply first, then is closed.
+    # A client killing itself is flagged only after its reply is queued:
+    # CLOSE_AFTER_REPLY stops replies from being added.
     if target is c:
         c.flags |= CLIENT_CLOSE_AFTER_REPLY
     else:
         free_client(target)
+
 
 
 def client_help_command(c):

@@ -268,9 +268,14 @@ def create_client(sock, flags):
 # ---- accept ----------------------------------------------------------
 
 def _is_local(addr, unix):
+    """Redis's islocalClient(): a unix socket, or exactly 127.0.0.1 or ::1.
+
+    Other loopback addresses (127.0.0.2, ...) count as remote, as in Redis.
+    """
     if unix:
         return True
-    return addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127.")
+    return addr == "127.0.0.1" or addr == "::1"
+
 
 
 def accept_common_handler(sock, flags, ip):
@@ -453,20 +458,29 @@ def process_input_buffer(c):
     reader = c.reader
     process_command = server.process_command
     while True:
-        cmds = reader.parse(not c.authenticated)
+        auth_required = not c.authenticated
+        cmds = reader.parse(auth_required)
         for argv in cmds:
             # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP: no
             # command pipelined behind may run, nor grow the reply.
             if c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
                 return
             process_command(c, argv)
+            flags = c.flags
+            if flags & (CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT):
+                # resetClient(): SKIP silenced the command just run; SKIP_NEXT
+                # (CLIENT REPLY SKIP) silences the next one.
+                c.flags = flags & ~(CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT) | (
+                    CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
         if reader.error is not None:
             if not c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
                 set_protocol_error(c, reader.error)
             return
-        # Only an unauthenticated client gets one request per parse().
-        if not cmds or c.authenticated or reader.pos == 0 and not reader.buf:
+        # An unauthenticated client gets one request per parse(); go on with
+        # the rest, which that request (AUTH, HELLO) may have made legal.
+        if not auth_required or not cmds:
             return
+
 
 
 def set_protocol_error(c, err):
