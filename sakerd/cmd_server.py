@@ -456,6 +456,9 @@ def apply_config_changes():
     set_level(cfg.loglevel)
     update_obuf_check_threshold()
     server.hz = cfg.hz
+    # Each reader captured proto-max-bulk-len when its client connected.
+    for client in server.clients.values():
+        client.reader.max_bulk_len = cfg.proto_max_bulk_len
 
 
 def config_rewrite_command(c):
@@ -630,8 +633,8 @@ COMMANDS = [
     Command("echo", echo_command, 2, CMD_FAST | _ANY, group=_CONN, summary="Echo the given string"),
     Command("quit", quit_command, -1, CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_SUBSCRIBED |
             CMD_ALLOW_BUSY | _ANY, group=_CONN, summary="Close the connection"),
-    Command("auth", auth_command, -2, CMD_NOSCRIPT | CMD_NO_AUTH | CMD_FAST | _ANY |
-            CMD_SKIP_MONITOR, group=_CONN, summary="Authenticate to the server"),
+    Command("auth", auth_command, -2, CMD_NOSCRIPT | CMD_NO_AUTH | CMD_FAST | _ANY,
+            group=_CONN, summary="Authenticate to the server"),
     Command("select", select_command, 2, CMD_FAST | _ANY, group=_CONN,
             summary="Change the selected database for the current connection"),
     Command("hello", hello_command, -1, CMD_NO_AUTH | CMD_FAST | _ANY | CMD_NOSCRIPT,

@@ -442,7 +442,11 @@ def read_query_from_client(el, fd, c, mask):
             _close_on_query_limit(c)
         return
     process_input_buffer(c)
-    if c.sock is not None and reader.pending() > server.config.client_query_buffer_limit:
+    if c.flags & CLIENT_CLOSE_AFTER_REPLY and not c.buf:
+        # No reply left to wait for (CLIENT REPLY OFF, then QUIT): the
+        # writer would never see this client, so close it from here.
+        free_client_async(c)
+    elif c.sock is not None and reader.pending() > server.config.client_query_buffer_limit:
         _close_on_query_limit(c)
 
 
@@ -647,6 +651,21 @@ def client_info_string(c):
         len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd, c.resp)
 
 
+def _redacted_argv(argv):
+    """argv with secrets hidden as Redis's redactClientCommandArgument does:
+    every AUTH argument, and the user and password of HELLO's AUTH option."""
+    name = argv[0].lower() if argv else b""
+    if name == b"auth":
+        return argv[:1] + [b"(redacted)"] * (len(argv) - 1)
+    if name == b"hello":
+        argv = list(argv)
+        for j in range(2, len(argv) - 2):
+            if argv[j].lower() == b"auth":
+                argv[j + 1] = argv[j + 2] = b"(redacted)"
+                break
+    return argv
+
+
 def monitor_feed(c, argv):
     """Send the command to every MONITOR client, Redis's format."""
     now = time.time()
@@ -656,8 +675,7 @@ def monitor_feed(c, argv):
         origin = "unix:%s" % server.config.unixsocket
     else:
         origin = c.addr
-    if argv and argv[0].lower() == b"auth":
-        argv = [argv[0], b"(redacted)"] + [b"(redacted)"] * (len(argv) - 2)
+    argv = _redacted_argv(argv)
     line = "+%.6f [%d %s] %s\r\n" % (now, c.db.id, origin,
                                      " ".join(repr_arg(a) for a in argv))
     data = line.encode()

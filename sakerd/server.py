@@ -464,6 +464,10 @@ def init_server(config):
 def prepare_for_shutdown_and_exit(code=0):
     """Stop accepting, flush replies, run shutdown handlers, remove pidfile."""
     from .networking import handle_clients_with_pending_writes
+    if server.el.stopped:
+        # Already done in this pass (SIGTERM handled, then the cron saw
+        # shutdown_asap): do it once.
+        return
     log(LL_WARNING, "User requested shutdown...")
     close_listening_sockets()
     for handler in list(server.shutdown_handlers):
