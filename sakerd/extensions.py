@@ -9,9 +9,13 @@ def init_extensions(server):
     # Before the Lua bridge: their saker.* functions register at import.
     procs.init(server)
     sysinfo.init(server)
-    return None
+    # Keep this last: the bridge builds the saker table from every saker.*
+    # function registered so far, then loads the plugins that use them.
+    from .tasks import init_lua
+    return init_lua(server)
 
 
 def check_config_extensions(config):
     """--test-config checks of the subsystems: a list of problems."""
-    return []
+    from .tasks import check_plugins
+    return check_plugins(config)
