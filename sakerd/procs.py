@@ -7,23 +7,24 @@ Some facts about Unix processes that shaped this module:
   left, none exited) or ECHILD (no children at all), and records every status
   it collects in a bounded table that exec and supervision consult.
 - waitpid(-1) reaps every child, so the reaper must be the only code that
-  waits on our children. subprocess.Popen would race it: poll(), wait() and
-  even Popen.__del__ call waitpid(pid) and would steal a status we want (or
-  get ECHILD and invent a return code). So spawn() forks by itself: in the
-  child only os-level calls run between fork and execve, and a failure there
-  (chdir, exec) is written to a close-on-exec pipe, as subprocess does, so
-  the parent reads either EOF (the exec succeeded) or the errno. Nothing in
-  sakerd may use subprocess to run children while this module reaps.
-- os.posix_spawn was the other candidate; it cannot change the directory
-  (cwd) nor close every inherited descriptor, so it is not used.
-- The child calls setsid(): it leads its own session and process group
-  (pgid == pid), so killpg() reaches it and what it forked, and signals
-  meant for sakerd's terminal or group do not.
-- exec keeps a disposition of SIG_IGN across execve; sakerd ignores SIGPIPE,
-  so the child restores SIG_DFL first (subprocess's restore_signals). The
-  signals sakerd handles are blocked around fork(), so that one sent to the
-  child before its handlers are reset (PROC STOP right after a start) stays
-  pending and then takes its default action instead of being swallowed.
+  waits on our children. Children are started with subprocess.Popen, whose
+  C launcher (vfork + exec, close_fds, setsid, chdir, restore_signals,
+  exec errors raised in the parent) is several times faster than a fork of
+  this process; but a Popen object waits on its pid from poll(), wait() and
+  __del__ (and subprocess._cleanup() polls the ones __del__ parked), which
+  would race the reaper and could even take the status of a later child
+  that reused the pid. So spawn() keeps each Popen until the reaper has
+  collected its pid and then sets its returncode: a Popen whose returncode
+  is set never calls waitpid again. Nothing else in sakerd may call
+  poll()/wait() on a child, nor run subprocess.run() while this module reaps.
+- The child calls setsid() (start_new_session): it leads its own session
+  and process group (pgid == pid), so killpg() reaches it and what it
+  forked, and signals meant for sakerd's terminal or group do not.
+- A disposition of SIG_IGN survives execve; sakerd ignores SIGPIPE, and
+  Popen's restore_signals puts SIGPIPE back to SIG_DFL in the child. The
+  launcher blocks signals between fork and exec, so one sent to the child
+  early (PROC STOP right after a start) stays pending until exec and then
+  takes its default action.
 - A program that daemonizes forks and lets its parent exit; the orphan is
   reparented to the nearest ancestor marked PR_SET_CHILD_SUBREAPER (Linux
   3.4+), else to init. sakerd marks itself at start, so those grandchildren
@@ -40,11 +41,11 @@ Some facts about Unix processes that shaped this module:
 
 import collections
 import ctypes
-import errno
 import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -63,9 +64,6 @@ EXEC_DISABLED = "exec disabled by configuration (enable-exec no)"
 STOPPED, STARTING, RUNNING, BACKOFF, EXITED, FATAL, STOPPING = (
     "stopped", "starting", "running", "backoff", "exited", "fatal", "stopping")
 
-_HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
-
-
 # ---- statuses and signals ------------------------------------------------------
 
 def signal_name(signum):
@@ -75,13 +73,18 @@ def signal_name(signum):
         return "signal %d" % signum
 
 
-def parse_signal(value):
-    """A signal number from 9, "9", "KILL", "SIGKILL" (any case); None if unknown."""
+def parse_signal(value, allow_zero=False):
+    """A signal number from 9, "9", "KILL", "SIGKILL" (any case); None if unknown.
+
+    0 (no signal: only check that the process exists) only with allow_zero.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
         n = int(value)
-        return n if n in set(signal.valid_signals()) and n > 0 else None
+        if n == 0 and allow_zero:
+            return 0
+        return n if n in signal.valid_signals() and n > 0 else None
     name = value.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
@@ -122,6 +125,7 @@ class Reaper:
         self.exits = collections.OrderedDict()   # pid -> waitpid status, oldest first
         self.children_reaped = 0
         self.listeners = {}                      # pid -> fn(pid, status)
+        self.launched = {}                       # pid -> its Popen, until reaped
 
     def reap_children(self):
         """waitpid(-1, WNOHANG) until nothing is left (SIGCHLD coalesces)."""
@@ -138,6 +142,10 @@ class Reaper:
 
     def record(self, pid, status):
         self.children_reaped += 1
+        child = self.launched.pop(pid, None)
+        if child is not None:
+            # Set, Popen never waits on this pid again (see the docstring).
+            child.returncode = os.waitstatus_to_exitcode(status)
         self.exits[pid] = status
         self.exits.move_to_end(pid)
         while len(self.exits) > RECENT_EXITS_MAX:
@@ -150,18 +158,6 @@ class Reaper:
     def take_exit(self, pid):
         """The recorded status of pid, removed from the table; None if not (yet) reaped."""
         return self.exits.pop(pid, None)
-
-    def wait_blocking(self, pid):
-        """Reap one child that is known to be exiting (its exec failed)."""
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                self.children_reaped += 1
-                return status
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                return self.take_exit(pid)
 
 
 reaper = Reaper()
@@ -212,7 +208,7 @@ def default_output_path(stem):
     if not cfg.logfile:
         return os.devnull
     logdir = os.path.dirname(os.path.abspath(cfg.resolve_path(cfg.logfile)))
-    return os.path.join(logdir, "%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", stem))
+    return os.path.join(logdir, "%s.log" % stem)
 
 
 def _open_output(path):
@@ -223,15 +219,13 @@ def _open_output(path):
 
 
 def spawn(argv, cwd=None, env=None, stdout=os.devnull, stderr=None):
-    """Fork and exec argv in a new session; its pid, or raises SpawnError.
+    """Start argv in a new session; its pid, or raises SpawnError.
 
     stdin is /dev/null; stdout and stderr are appended to the given files
     (stderr defaults to stdout's file); every other descriptor is closed.
     """
     fds = []
     try:
-        stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        fds.append(stdin_fd)
         out_fd = _open_output(stdout)
         fds.append(out_fd)
         err_fd = out_fd if stderr is None or stderr == stdout else _open_output(stderr)
@@ -239,93 +233,20 @@ def spawn(argv, cwd=None, env=None, stdout=os.devnull, stderr=None):
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
-        return _fork_exec(argv, cwd, full_env, stdin_fd, out_fd, err_fd)
+        try:
+            child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                     stdout=out_fd, stderr=err_fd, close_fds=True,
+                                     start_new_session=True, restore_signals=True)
+        except OSError as e:
+            # Popen has reaped the child whose chdir or exec failed.
+            if cwd and e.filename == cwd:
+                raise SpawnError("can't change directory to %s: %s" % (cwd, e.strerror))
+            raise SpawnError("can't execute %s: %s" % (argv[0], e.strerror or e))
     finally:
         for fd in set(fds):
             os.close(fd)
-
-
-def _fork_exec(argv, cwd, env, stdin_fd, out_fd, err_fd):
-    errpipe_r, errpipe_w = os.pipe()     # both close-on-exec (PEP 446)
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
-    try:
-        pid = os.fork()
-    except OSError as e:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        os.close(errpipe_r)
-        os.close(errpipe_w)
-        raise SpawnError("can't fork: %s" % e.strerror)
-    if pid == 0:
-        _child_exec(argv, cwd, env, stdin_fd, out_fd, err_fd, errpipe_w, old_mask)
-    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    os.close(errpipe_w)
-    try:
-        report = _read_all(errpipe_r)
-    finally:
-        os.close(errpipe_r)
-    if report:
-        reaper.wait_blocking(pid)
-        step, _, code = report.decode("ascii", "replace").partition(":")
-        reason = os.strerror(int(code)) if code.isdigit() else code
-        if step == "chdir":
-            raise SpawnError("can't change directory to %s: %s" % (cwd, reason))
-        raise SpawnError("can't execute %s: %s" % (argv[0], reason))
-    return pid
-
-
-def _read_all(fd):
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 512)
-        except InterruptedError:
-            continue
-        if not chunk:
-            return data
-        data += chunk
-
-
-def _child_exec(argv, cwd, env, stdin_fd, out_fd, err_fd, errpipe_w, old_mask):
-    """In the forked child: never returns, never raises."""
-    step = "setup"
-    try:
-        os.setsid()
-        signal.set_wakeup_fd(-1)
-        for sig in _HANDLED_SIGNALS | {signal.SIGPIPE}:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        if cwd:
-            step = "chdir"
-            os.chdir(cwd)
-        step = "setup"
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(err_fd, 2)
-        os.closerange(3, errpipe_w)
-        os.closerange(errpipe_w + 1, _max_fd())
-        step = "exec"
-        os.execvpe(argv[0], argv, env)
-    except OSError as e:
-        _child_report(errpipe_w, "%s:%d" % (step, e.errno or 0))
-    except BaseException as e:
-        _child_report(errpipe_w, "%s:%s" % (step, e))
-    finally:
-        os._exit(127)
-
-
-def _child_report(fd, text):
-    try:
-        os.write(fd, text.encode("ascii", "replace"))
-    except BaseException:
-        pass
-
-
-def _max_fd():
-    try:
-        n = os.sysconf("SC_OPEN_MAX")
-    except (ValueError, OSError):
-        n = -1
-    return n if n > 0 else 65536
+    reaper.launched[child.pid] = child
+    return child.pid
 
 
 # ---- serving clients while exec waits -------------------------------------------------
@@ -501,6 +422,13 @@ def resolve(path, cwd):
     return os.path.abspath(os.path.join(cwd or os.getcwd(), path))
 
 
+def command_stem(cmd, argv):
+    """A file-name-safe word for a command: its program's base name ("exit 3" -> "exit")."""
+    word = cmd.split()[0] if isinstance(cmd, str) else argv[0]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.basename(word)).strip("_.")
+    return stem or "sh"
+
+
 def output_text(stdout, stderr):
     if stderr is None or stderr == stdout:
         return "(output: %s)" % stdout
@@ -516,8 +444,7 @@ def saker_exec(cmd, opts=None):
         return None, EXEC_DISABLED
     cwd = resolve(o["cwd"], None)
     pidfile = resolve(o["pidfile"], cwd)
-    stem = os.path.basename(argv[0] if isinstance(cmd, list) else (cmd.split() or ["sh"])[0])
-    stdout = resolve(o["stdout"], cwd) or default_output_path("exec-" + stem)
+    stdout = resolve(o["stdout"], cwd) or default_output_path("exec-" + command_stem(cmd, argv))
     stderr = resolve(o["stderr"], cwd)
     before = pidfile_signature(pidfile) if pidfile else None
     try:
@@ -700,10 +627,10 @@ class Program:
             pgid = None
         # Never signal our own group by way of a daemon that stayed in it.
         self.pgid = pgid if pgid != os.getpgrp() else None
-        status = reaper.take_exit(pid)
-        if status is not None:
-            self.on_exit(pid, status)
-            return
+        self.leader_exited = False
+        # check_pidfile just saw it alive: a status recorded under this pid
+        # belongs to an earlier process that had the same number.
+        reaper.take_exit(pid)
         reaper.listeners[pid] = self.on_exit
 
     def became_running(self):
@@ -748,14 +675,14 @@ class Program:
         """The reaper collected our process."""
         if pid != self.pid:
             return
+        if self.state == STARTING and self.pidfile and not self.leader_exited \
+                and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            self.leader_exited = True      # daemonized: the pidfile tells the rest
+            return
         self.last_exit = status
         if self.state == STOPPING:
             self.finish_stop(status)
         elif self.state == STARTING:
-            if self.pidfile and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 \
-                    and not self.leader_exited:
-                self.leader_exited = True      # daemonized: the pidfile tells the rest
-                return
             self.cancel_timer()
             self.last_error = describe_status(status)
             self.start_failed(status)

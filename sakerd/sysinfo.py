@@ -21,6 +21,7 @@ What the OS lets an unprivileged process see decides the shape of this API
 
 import os
 import re
+import signal
 
 import psutil
 
@@ -91,6 +92,8 @@ def check_fields(argno, fields):
 
 
 def read_field(p, field):
+    if field == "pid":
+        return p.pid
     if field == "connections":
         return getattr(p, "net_connections", p.connections)()
     if field == "cpu_percent":
@@ -180,9 +183,9 @@ def saker_modules(pid):
 
 @saker_api("kill", "integer", "string|integer?")
 def saker_kill(pid, sig=None):
-    """saker.kill(pid [, signal]) -> true | nil, message. Signal names like "HUP" or numbers."""
+    """saker.kill(pid [, signal]) -> true | nil, message; "HUP", "SIGHUP", 1; 0 checks only."""
     pid = check_pid(1, pid)
-    signum = 15 if sig is None else parse_signal(sig)
+    signum = signal.SIGTERM if sig is None else parse_signal(sig, allow_zero=True)
     if signum is None:
         raise ArgError(2, "invalid signal '%s'" % sig)
     try:

@@ -30,7 +30,8 @@ def require_tool(name):
 
 class Daemon:
     def __init__(self, tmpdir, config="", args=(), port=None, env=None, user=None,
-                 wait=True, config_name="saker.conf"):
+                 wait=True, config_name="saker.conf", prefix=()):
+        # prefix: a command that runs the daemon, e.g. setpriv dropping capabilities.
         self.dir = str(tmpdir)
         self.port = free_port() if port is None else port
         self.conf = os.path.join(self.dir, config_name)
@@ -42,7 +43,7 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write(text)
         self.args = list(args)
-        cmd = [sys.executable, "-m", "sakerd", "-c", self.conf] + self.args
+        cmd = list(prefix) + [sys.executable, "-m", "sakerd", "-c", self.conf] + self.args
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
         if env:
