@@ -127,15 +127,23 @@ def unsubscribe_all_patterns(c, notify):
 
 # ---- publishing (hot path) -------------------------------------------------
 
-def publish(channel, message):
+def publish(channel, message, out_of_band=False):
     """Send message to channel's subscribers and matching patterns; receivers.
 
     Each frame is encoded once per protocol version and appended whole.
     The subscriber dicts are copied before the loop: appending a reply may
     log (an output limit was hit), and a log line may be published.
+
+    out_of_band: the message is a log line or an event, which can be
+    published from anywhere -- also between the parts of a reply that a
+    command is building for a RESP3 client subscribed to the channel. For
+    the client whose command is running, such a frame is held back and
+    queued when the command returns (server.call flushes); later frames to
+    that client wait behind it, so the order is kept.
     """
     receivers = 0
     tail = None
+    running = server.current_client
     subs = server.pubsub_channels.get(channel)
     if subs:
         tail = _bulk(channel) + _bulk(message)
@@ -143,11 +151,15 @@ def publish(channel, message):
         frame3 = None
         for c in list(subs):
             if c.resp == 2:
-                c.add_reply(frame2)
+                frame = frame2
             else:
                 if frame3 is None:
                     frame3 = b">3\r\n$7\r\nmessage\r\n" + tail
-                c.add_reply(frame3)
+                frame = frame3
+            if c is running and (out_of_band or server.deferred_pushes):
+                server.deferred_pushes.append((c, frame))
+            else:
+                c.add_reply(frame)
             receivers += 1
     if server.pubsub_patterns:
         for pattern, clients in list(server.pubsub_patterns.items()):
@@ -157,9 +169,24 @@ def publish(channel, message):
                 tail = _bulk(channel) + _bulk(message)
             body = b"$8\r\npmessage\r\n" + _bulk(pattern) + tail
             for c in list(clients):
-                c.add_reply((b"*4\r\n" if c.resp == 2 else b">4\r\n") + body)
+                frame = (b"*4\r\n" if c.resp == 2 else b">4\r\n") + body
+                if c is running and (out_of_band or server.deferred_pushes):
+                    server.deferred_pushes.append((c, frame))
+                else:
+                    c.add_reply(frame)
                 receivers += 1
     return receivers
+
+
+def flush_deferred_pushes():
+    """Queue the frames held back for clients no longer running a command."""
+    held, server.deferred_pushes = server.deferred_pushes, []
+    running = server.current_client
+    for c, frame in held:
+        if c is running:        # a nested call returned; the outer one runs on
+            server.deferred_pushes.append((c, frame))
+        else:
+            c.add_reply(frame)
 
 
 def publish_log_line(line):
@@ -167,7 +194,7 @@ def publish_log_line(line):
     channel = server.config.log_channel
     if channel:
         publish(channel.encode("utf-8", "surrogateescape"),
-                line.encode("utf-8", "backslashreplace"))
+                line.encode("utf-8", "backslashreplace"), out_of_band=True)
 
 
 def init_log_channel():

@@ -113,6 +113,7 @@ class Server:
         self.sigchld_handlers = []
         self.shutdown_handlers = []
         self.cron_handlers = []
+        self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.reset_stats()
 
     def reset_stats(self):
@@ -157,7 +158,8 @@ class Server:
         event = {"type": type, "ts": round(time.time(), 3)}
         event.update(fields)
         from . import pubsub
-        return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode())
+        return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode(),
+                              out_of_band=True)
 
     def pubsub_unsubscribe_all(self, c):
         if c.pubsub_channels or c.pubsub_patterns:
@@ -253,6 +255,9 @@ class Server:
             cmd.proc(c)
         finally:
             self.current_client = prev
+        if self.deferred_pushes:
+            from .pubsub import flush_deferred_pushes
+            flush_deferred_pushes()
         dur = (time.perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.usec += dur

@@ -169,3 +169,31 @@ def test_log_subscriber_cut_off_by_log_lines_does_not_recurse(daemon):
     assert "Traceback" not in daemon.output()
     slow.close()
     good.close()
+
+
+def test_log_line_and_event_for_a_resp3_subscriber_follow_its_own_reply(daemon):
+    """A log line or event published while a RESP3 subscriber's own command
+    runs is held until that command's reply is complete, so it can never
+    land between the parts of a reply."""
+    s = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    s.sendall(b"HELLO 3\r\nSUBSCRIBE log events\r\n")
+    f = _readers.setdefault(s, s.makefile("rb"))
+    assert f.readline() == b"%7\r\n"
+    while f.readline() != b"*0\r\n":      # the rest of HELLO's map ends with modules
+        pass
+    for n, ch in enumerate((b"log", b"events")):
+        assert [f.readline() for _ in range(6)] == [
+            b">3\r\n", b"$9\r\n", b"subscribe\r\n", b"$%d\r\n" % len(ch), ch + b"\r\n",
+            b":%d\r\n" % (n + 1)]
+    s.sendall(b"CONFIG SET loglevel verbose\r\n")
+    assert f.readline() == b"+OK\r\n"
+    assert [f.readline() for _ in range(5)] == [
+        b">3\r\n", b"$7\r\n", b"message\r\n", b"$3\r\n", b"log\r\n"]
+    f.readline()
+    assert f.readline().endswith(
+        b"CONFIG SET loglevel changed from 'notice' to 'verbose'\r\n")
+    assert [f.readline() for _ in range(5)] == [
+        b">3\r\n", b"$7\r\n", b"message\r\n", b"$6\r\n", b"events\r\n"]
+    f.readline()
+    assert json.loads(f.readline())["type"] == "config_changed"
+    s.close()
