@@ -53,7 +53,7 @@ from . import ae
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, saker_api
 from .pidfile import check_pidfile, pidfile_signature, read_proc_stat
-from .server import server, Command, CMD_ADMIN, CMD_NOSCRIPT, CMD_LOADING, CMD_STALE
+from .server import server, Command, CMD_ADMIN, CMD_LOADING, CMD_STALE
 
 PR_SET_CHILD_SUBREAPER = 36
 RECENT_EXITS_MAX = 4096          # statuses kept for exec and supervision to find
@@ -958,7 +958,8 @@ def proc_command(c):
 
 
 def _proc_commands():
-    flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE
+    # Not NOSCRIPT: a plugin task may restart what its health check found broken.
+    flags = CMD_ADMIN | CMD_LOADING | CMD_STALE
     container = Command("proc", proc_command, -2, flags, group="processes",
                         summary="Supervised processes")
     for name, fn, arity, summary in (

@@ -178,7 +178,7 @@ def test_denied_inspection_returns_nil_and_a_message(nobody_daemon, other_users_
     ("saker.proc()", "bad argument #1 to 'proc'"),
     ("saker.proc(0)", "bad argument #1 to 'proc' (pid must be a positive integer)"),
     ('saker.proc(1, {"nope"})', "bad argument #2 to 'proc' (unknown field 'nope')"),
-    ("saker.procs(5)", "bad argument #1 to 'procs'"),
+    ("saker.procs(true)", "bad argument #1 to 'procs'"),
     ("saker.procs({color = 1})", "bad argument #1 to 'procs' (unknown filter 'color')"),
     ("saker.modules()", "bad argument #1 to 'modules'"),
     ("saker.kill()", "bad argument #1 to 'kill'"),
