@@ -186,6 +186,8 @@ def compare(rounds=5, messages=200_000, subscribers=SUBSCRIBERS, size=SIZE, log=
         redis_port, redis = start_redis()
         try:
             ports = {"sakerd": saker_port, "redis": redis_port}
+            for port in ports.values():     # warm-up, not counted
+                fanout_round(port, max(messages // 10, 1000), subscribers, size)
             for r in range(rounds):
                 order = ("sakerd", "redis") if r % 2 == 0 else ("redis", "sakerd")
                 for name in order:
