@@ -341,3 +341,26 @@ def test_sigterm_stops_supervised_processes_but_not_execed_ones(make_daemon):
         assert "Stopping 1 supervised process" in d.log()
     finally:
         kill_quietly(plain)
+
+
+def test_plugin_supervises_at_start_and_a_reload_does_not_undo_stop(make_daemon, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "services.lua").write_text(
+        'saker.supervise{name = "svc", cmd = "exec sleep 300", startsecs = 0.1}\n'
+        'saker.command("svc-restart", function() return saker.call("PROC", "RESTART", "svc") end)\n')
+    d = make_daemon("scripts-dir %s\n" % plugins)
+    r = d.client(protocol=2, decode_responses=True)
+    ev = Events(d)
+    wait_until(lambda: "state=running" in r.execute_command("PROC", "LIST")[0], what="svc running")
+    # A plugin command may drive PROC through saker.call.
+    assert r.execute_command("SVC-RESTART") == "OK"
+    ev.wait_for("svc", "stopped")
+    ev.wait_for("svc", "running")
+    assert r.execute_command("PROC", "STOP", "svc") == "OK"
+    ev.wait_for("svc", "stopped")
+    # Reloading the plugin supervises "svc" again: its settings are updated,
+    # its manual STOP stays.
+    assert r.execute_command("PLUGIN", "RELOAD", "services") == "OK"
+    assert ev.transitions("svc")[-1] == ("stopping", "stopped")
+    assert r.execute_command("PROC", "STATUS", "svc")[3] == "stopped"
