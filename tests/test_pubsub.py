@@ -392,3 +392,5 @@ def test_info_and_client_list_count_subscriptions(daemon, wire):
     stats = r.info("stats")
     assert (stats["pubsub_channels"], stats["pubsub_patterns"]) == (1, 0)
     assert r.info("clients")["pubsub_clients"] == 1
+    assert r.client_kill_filter(_type="pubsub") == 1
+    assert r.info("clients")["pubsub_clients"] == 0
