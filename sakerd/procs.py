@@ -153,7 +153,10 @@ class Reaper:
         log(LL_VERBOSE, "Child %d %s", pid, describe_status(status))
         listener = self.listeners.pop(pid, None)
         if listener is not None:
-            listener(pid, status)
+            try:
+                listener(pid, status)
+            except Exception as e:   # a supervision bug must not stop the reaping
+                log(LL_WARNING, "Handling the exit of child %d failed: %r", pid, e)
 
     def take_exit(self, pid):
         """The recorded status of pid, removed from the table; None if not (yet) reaped."""
@@ -366,7 +369,7 @@ def _check_field(argno, key, kind, value):
         if not isinstance(value, bool):
             raise ArgError(argno, "field '%s': boolean expected, got %s" % (key, lua_type(value)))
         return value
-    if kind == "ms":
+    if kind == "duration":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ArgError(argno, "field '%s': number expected, got %s" % (key, lua_type(value)))
         if value < 0:
@@ -411,7 +414,7 @@ def _check_env(argno, key, value):
 
 EXEC_OPTIONS = {
     "pidfile": ("string", None), "cwd": ("string", None), "env": ("env", None),
-    "stdout": ("string", None), "stderr": ("string", None), "wait_ms": ("ms", 100),
+    "stdout": ("string", None), "stderr": ("string", None), "wait_ms": ("duration", 100),
 }
 
 
@@ -506,9 +509,10 @@ def _fresh_pidfile_pid(pidfile, before):
 SUPERVISE_OPTIONS = {
     "name": ("string", None), "cmd": ("cmd", None), "pidfile": ("string", None),
     "cwd": ("string", None), "env": ("env", None), "stdout": ("string", None),
-    "stderr": ("string", None), "autorestart": ("boolean", True), "startsecs": ("ms", 1),
-    "backoff_ms": ("ms", 500), "backoff_max_ms": ("ms", 30000), "max_retries": ("count", 10),
-    "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("ms", 5000),
+    "stderr": ("string", None), "autorestart": ("boolean", True),
+    "startsecs": ("duration", 1), "backoff_ms": ("duration", 500),
+    "backoff_max_ms": ("duration", 30000), "max_retries": ("count", 10),
+    "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("duration", 5000),
 }
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -698,6 +702,12 @@ class Program:
     def stop(self):
         """STOP: a manual stop, never undone by autorestart."""
         self.restart_when_stopped = False
+        if self.state == STARTING and self.leader_exited:
+            # Between the daemonizing parent's exit and startsecs: stop the
+            # daemon if its pidfile already names it.
+            daemon = _fresh_pidfile_pid(self.pidfile, self.pidfile_before)
+            if daemon is not None:
+                self.adopt(daemon)
         if self.state in (STARTING, RUNNING) and self.pid and not self.leader_exited:
             self.cancel_timer()
             self.set_state(STOPPING)
