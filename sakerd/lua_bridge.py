@@ -16,41 +16,16 @@ functions that register callbacks on purpose).
 The Python function returns one value or a tuple of values; the
 operational-failure convention is `return None, "message"`. Raising
 ArgError(n, "message") gives `bad argument #n to 'name' (message)`.
-"""
 
-SAKER_API = {}
+Extensions of the argspec grammar, used by the bridge's own functions:
+"bytes" is a string kept as bytes (binary safe; a number becomes its
+decimal text, %.17g for non-integers, as Redis formats command
+arguments); an item ending in "..." checks every remaining argument
+against that type ("bytes...", "string...", "any..."). Raising
+LuaRaise(value) raises `value` (any convertible value, a table for
+Redis-style {err=...} errors) as the Lua error, unchanged.
 
-
-class ArgError(Exception):
-    """A bad argument detected by the function itself."""
-
-    def __init__(self, argno, message):
-        super().__init__(message)
-        self.argno = argno
-        self.message = message
-
-
-def saker_api(name, *argspec):
-    """Register fn as saker.<name> with the given argument spec."""
-    def register(fn):
-        SAKER_API[name] = (fn, argspec)
-        return fn
-    return register
-
-
-# ---------------------------------------------------------------------------
-# The runtime behind the contract above.
-#
-# Extensions of the argspec grammar, used by the bridge's own functions:
-# "bytes" is a string kept as bytes (binary safe; a number becomes its
-# decimal text, %.17g for non-integers, as Redis formats command
-# arguments); an item ending in "..." checks every remaining argument
-# against that type ("bytes...", "string...", "any..."). Raising
-# LuaRaise(value) raises `value` (any convertible value, a table for
-# Redis-style {err=...} errors) as the Lua error, unchanged.
-# ---------------------------------------------------------------------------
-
-"""Some facts about lupa and Lua that the bridge relies on.
+Some facts about lupa and Lua that the bridge relies on.
 
 * RTLD_GLOBAL. lupa's extension modules (lupa.lua51 ... lupa.luajit21) link
   the Lua interpreter statically. A Lua C module such as Debian's
@@ -83,7 +58,30 @@ def saker_api(name, *argspec):
   plain string error.
 """
 
-import hashlib  # noqa: E402  (the contract above stays first in the file)
+SAKER_API = {}
+
+
+class ArgError(Exception):
+    """A bad argument detected by the function itself."""
+
+    def __init__(self, argno, message):
+        super().__init__(message)
+        self.argno = argno
+        self.message = message
+
+
+def saker_api(name, *argspec):
+    """Register fn as saker.<name> with the given argument spec."""
+    def register(fn):
+        SAKER_API[name] = (fn, argspec)
+        return fn
+    return register
+
+
+
+
+
+import hashlib
 import importlib
 import os
 import socket
