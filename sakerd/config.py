@@ -14,8 +14,9 @@ turned to underscores (`client-query-buffer-limit` -> client_query_buffer_limit)
 
 import fnmatch
 import os
+import re
 
-from .resp import split_args
+from .resp import split_args, string2ll
 
 MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
                 "g": 1000 ** 3, "gb": 1024 ** 3}
@@ -26,18 +27,17 @@ class ConfigError(Exception):
 
 
 def parse_memory(s):
-    """"32mb" -> 33554432; raises ValueError as Redis's memtoull refuses."""
-    s = s.strip().lower()
-    i = len(s)
-    while i and not s[i - 1].isdigit():
-        i -= 1
-    num, unit = s[:i], s[i:]
-    if unit not in MEMORY_UNITS or not num or not num.lstrip("-").isdigit():
+    """"32mb" -> 33554432; raises ValueError as Redis's memtoull refuses.
+
+    Digits then an optional unit, nothing else: no sign, no spaces.
+    """
+    m = _MEMORY_RE.fullmatch(s.lower())
+    if m is None or m.group(2) not in MEMORY_UNITS:
         raise ValueError("argument must be a memory value")
-    v = int(num) * MEMORY_UNITS[unit]
-    if v < 0:
-        raise ValueError("argument must be a memory value")
-    return v
+    return int(m.group(1)) * MEMORY_UNITS[m.group(2)]
+
+
+_MEMORY_RE = re.compile(r"([0-9]+)([a-z]*)", re.ASCII)
 
 
 def _bool(s):
@@ -51,9 +51,10 @@ def _bool(s):
 
 def _int_range(lo, hi):
     def parse(s):
-        try:
-            v = int(s)
-        except ValueError:
+        # string2ll's strictness, as Redis's numeric configs: no spaces,
+        # no '+', no '_' digit separators (which int() would take).
+        v = string2ll(s.encode("utf-8", "surrogateescape"))
+        if v is None:
             raise ValueError("argument couldn't be parsed into an integer")
         if not lo <= v <= hi:
             raise ValueError("argument must be between %d and %d inclusive" % (lo, hi))
@@ -221,6 +222,7 @@ class Config:
             setattr(self, d.attr, list(v) if isinstance(v, list) else v)
         self.config_file = None
         self.config_dir = os.getcwd()
+        self.origin = {}         # directive name -> "file:line" that set it
 
     def get(self, name):
         return getattr(self, BY_NAME[name].attr)
@@ -286,6 +288,7 @@ def load_string(config, data, path, errors, depth=0):
             continue
         try:
             config.set_from_args(name, args[1:])
+            config.origin[name] = "%s:%d" % (path, lineno)
         except KeyError:
             errors.append("%s:%d: Bad directive or wrong number of arguments: '%s'" %
                           (path, lineno, args[0]))

@@ -64,17 +64,18 @@ def _quote(s):
 
 
 def check_paths(config):
-    """Problems with paths named in the config: list of messages."""
+    """Problems with paths named in the config: "file:line: message" each."""
     problems = []
     for name in ("pidfile", "logfile", "unixsocket"):
         p = config.get(name)
         if not p:
             continue
+        where = config.origin.get(name, config.config_file or "(defaults)")
         d = os.path.dirname(os.path.abspath(config.resolve_path(p)))
         if not os.path.isdir(d):
-            problems.append("%s: directory %s does not exist" % (name, d))
+            problems.append("%s: %s: directory %s does not exist" % (where, name, d))
         elif not os.access(d, os.W_OK):
-            problems.append("%s: directory %s is not writable" % (name, d))
+            problems.append("%s: %s: directory %s is not writable" % (where, name, d))
     return problems
 
 
@@ -108,10 +109,10 @@ def daemonize():
 
 def test_config(path, overrides):
     config, errors = configmod.load_server_config(path, overrides)
-    errors.extend("%s: %s" % (config.config_file or "(defaults)", p) for p in check_paths(config))
-    if not errors:
-        from .extensions import check_config_extensions
-        errors.extend(check_config_extensions(config))
+    errors.extend(check_paths(config))
+    # Plugins are checked even when the config has errors: list everything.
+    from .extensions import check_config_extensions
+    errors.extend(check_config_extensions(config))
     if errors:
         for e in errors:
             print(e, file=sys.stderr)
