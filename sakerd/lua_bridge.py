@@ -1004,6 +1004,10 @@ class ArgChecker:
 
     def one(self, argno, v, alts):
         mod = self.bridge.mod
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and \
+                ("integer" in alts or "number" in alts):
+            # A number given where a number is accepted is never read as a string.
+            alts = [t for t in alts if t not in ("string", "bytes")]
         for t in alts:
             ok, value = self.accepts(t, v, mod)
             if ok:
