@@ -471,8 +471,8 @@ def config_rewrite_command(c):
 
 
 def config_resetstat_command(c):
+    # As in Redis, the slow log is left alone: SLOWLOG RESET clears it.
     server.reset_stats()
-    server.slowlog.clear()
     c.add_reply(OK)
 
 
