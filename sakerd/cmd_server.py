@@ -420,7 +420,8 @@ def config_get_command(c):
     pairs = configmod.config_get(server.config, pats)
     c.add_reply_map_len(len(pairs))
     for name, value in pairs:
-        if configmod.BY_NAME[name].sensitive and value:
+        d = configmod.BY_NAME.get(name)
+        if d is not None and d.sensitive and value:
             # A secret is never shown, even to an authenticated client.
             value = "(redacted)"
         c.add_reply_bulk(name.encode())

@@ -314,10 +314,21 @@ def load_server_config(path, overrides):
 
 # ---- CONFIG GET / SET / REWRITE ------------------------------------------
 
+# Read-only answers for tools that ask a Redis server about persistence
+# (redis-benchmark warns "Could not fetch server CONFIG" without them).
+# sakerd has no persistence; these are not directives.
+COMPAT_GET = (("save", ""), ("appendonly", "no"))
+
+
 def config_get(config, patterns):
     """[(name, value)] for every directive matching any glob pattern."""
     out = []
     seen = set()
+    for pat in patterns:
+        for name, value in COMPAT_GET:
+            if name not in seen and fnmatch.fnmatchcase(name, pat.lower()) and "*" not in pat:
+                seen.add(name)
+                out.append((name, value))
     for pat in patterns:
         pat = pat.lower()
         for d in DIRECTIVES:

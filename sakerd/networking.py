@@ -206,21 +206,21 @@ class Client:
         self.add_reply(b"+" + s + b"\r\n")
 
     def add_reply_error(self, msg):
-        """Add "-ERR msg", or msg as is when it starts with an error code.
+        """Add "-ERR msg", or "-CODE rest" when msg starts with "-CODE".
 
-        As in Redis's addReplyErrorLength: newlines in the text are turned
-        into spaces so the protocol stays intact, and the error is counted
-        in errorstats.
+        As in Redis's addReplyErrorLength: only a leading '-' marks an error
+        code; newlines in the text become spaces so the protocol stays
+        intact; the error is counted in errorstats by its code.
         """
         if isinstance(msg, str):
             msg = msg.encode()
-        if msg.startswith(b"-"):
-            msg = msg[1:]
         if msg.endswith(b"\r\n"):
             msg = msg[:-2]
         msg = msg.replace(b"\r", b" ").replace(b"\n", b" ")
-        code = msg.split(b" ", 1)[0]
-        if not code.isupper() or not code.isalpha():
+        if msg.startswith(b"-"):
+            msg = msg[1:]
+            code = msg.split(b" ", 1)[0]
+        else:
             msg = b"ERR " + msg
             code = b"ERR"
         server.count_error_reply(code.decode("latin-1"))

@@ -253,6 +253,10 @@ class Server:
         start = time.perf_counter_ns()
         try:
             cmd.proc(c)
+        except Exception as e:
+            # A bug in one command must not take the daemon down: log it
+            # with its traceback, answer an error, keep serving.
+            self._command_crashed(c, cmd, e)
         finally:
             self.current_client = prev
         if self.deferred_pushes:
@@ -268,6 +272,12 @@ class Server:
         if slower >= 0 and dur >= slower:
             from .cmd_server import slowlog_push
             slowlog_push(c, c.argv, dur)
+
+    def _command_crashed(self, c, cmd, exc):
+        import traceback
+        log(LL_WARNING, "Internal error in '%s' command: %s", cmd.fullname,
+            "".join(traceback.format_exception(exc)).rstrip().replace("\n", " | "))
+        c.add_reply_error("internal error in '%s' command: %s" % (cmd.fullname, exc))
 
     # ---- cron -----------------------------------------------------------------
 
