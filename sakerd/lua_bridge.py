@@ -573,6 +573,11 @@ function B.disarm() sethook(); killed = nil end
 function B.gc_step(kb) return collect("step", kb) end
 function B.gc_full() return collect("collect") end
 
+-- debug.sethook creates its registry table on first use: do it now, so
+-- that the registry is as big before the first call as after it.
+sethook(hook, "", hook_count)
+sethook()
+
 return B
 """
 
@@ -755,8 +760,8 @@ class LuaBridge:
         self.depth += 1
         self.calls += 1
         try:
-            raw = entry(outer, *args)
-            result = self._result(raw)
+            # No local keeps what Lua returned: converted, it is dropped at once.
+            result = self._result(entry(outer, *args))
         except self.mod.LuaMemoryError:
             result = LuaResult(False, error="not enough memory")
             if outer:
