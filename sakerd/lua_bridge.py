@@ -84,12 +84,12 @@ def saker_api(name, *argspec):
 import hashlib
 import importlib
 import os
-import socket
 import sys
 import time
 import traceback
 
-from .log import log, log_from, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+from .log import log, log_from, LL_DEBUG, LL_NOTICE, LL_WARNING
+from .server import server
 
 LUPA_MODULES = {"5.1": "lua51", "5.2": "lua52", "5.3": "lua53", "5.4": "lua54",
                 "luajit": "luajit21"}
@@ -780,7 +780,9 @@ class LuaBridge:
         if not result.ok:
             self.errors += 1
             if result.error == "not enough memory":
+                # The failed call's garbage is collectable now: free it at once.
                 self.lua.gccollect()
+                result.error = "not enough memory (lua-max-memory reached)"
         if outer:
             if self.calls % GC_PERIOD == 0:
                 self.B.gc_step(GC_STEP_KB)
@@ -808,7 +810,6 @@ class LuaBridge:
             return None           # a coroutine resumed outside any call
         if self.kill_reason:
             return self.kill_reason.encode()
-        from .server import server
         if server.el is not None and server.el.stopped:
             self.kill_reason = KILLED_BY_SHUTDOWN
             return self.kill_reason.encode()
@@ -828,7 +829,6 @@ class LuaBridge:
         return None
 
     def enter_busy(self, elapsed):
-        from .server import server
         from .ae import AE_READABLE
         log(LL_WARNING, "Slow script detected: still in execution after %d milliseconds. "
             "You can try killing the script using the SCRIPT KILL command. "
@@ -844,7 +844,6 @@ class LuaBridge:
             self.client_protected = True
 
     def serve_while_busy(self):
-        from .server import server
         from .ae import AE_FILE_EVENTS, AE_DONT_WAIT
         from .networking import handle_clients_with_pending_writes
         server.update_cached_time()
@@ -854,7 +853,6 @@ class LuaBridge:
     def leave_busy(self):
         if not self.busy:
             return
-        from .server import server
         from .ae import AE_READABLE
         from .networking import read_query_from_client
         self.busy = False

@@ -206,3 +206,13 @@ def test_info_lua_counts_calls_and_cached_scripts(daemon):
     assert info["lua_errors"] == before["lua_errors"] + 1
     assert info["lua_version"] == "Lua 5.4"
     assert info["used_memory_lua"] > 0 and info["lua_registry_size"] > 0
+
+
+def test_hitting_lua_max_memory_fails_that_call_only(make_daemon):
+    daemon = make_daemon(config="lua-max-memory 8mb\n")
+    r = daemon.client(protocol=2)
+    with pytest.raises(Exception) as e:
+        r.eval("local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 100) .. i end", 0)
+    assert str(e.value) == "not enough memory (lua-max-memory reached)"
+    assert r.eval("return 'still fine'", 0) == b"still fine"
+    assert r.info("lua")["used_memory_lua"] < 1024 * 1024
