@@ -247,6 +247,9 @@ local function handler(e)
     msg, raw = rawget(e, "err"), true
   elseif type(e) == "string" or type(e) == "number" then
     msg, raw = tostring(e), false
+  elseif type(e) == "userdata" then
+    -- A Python exception lupa could not hand back (say, recursion too deep).
+    msg, raw = tostring(e), false
   else
     msg, raw = "(error object is a " .. type(e) .. " value)", false
   end

@@ -80,6 +80,9 @@ class TaskManager:
     def plugin_files(self):
         try:
             names = sorted(os.listdir(self.dir))
+        except FileNotFoundError:
+            log(LL_NOTICE, "No scripts-dir %s: no plugins to load", self.dir)
+            return {}
         except OSError as e:
             log(LL_WARNING, "Can't read scripts-dir %s: %s", self.dir, e.strerror)
             return {}
