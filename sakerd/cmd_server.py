@@ -2,6 +2,7 @@
 CLIENT COMMAND CONFIG DBSIZE FLUSHDB FLUSHALL TIME MONITOR SLOWLOG SHUTDOWN INFO.
 """
 
+import hmac
 import time
 
 from . import __version__, REDIS_COMPAT_VERSION, config as configmod
@@ -59,7 +60,8 @@ def _check_password(username, password):
         return False
     if not want:
         return True
-    return password == want.encode()
+    # Constant time, as Redis's time_independent_strcmp: no timing oracle.
+    return hmac.compare_digest(password, want.encode())
 
 
 def auth_command(c):
@@ -555,6 +557,8 @@ SLOWLOG_ENTRY_MAX_STRING = 128
 def slowlog_push(c, argv, duration):
     if server.config.slowlog_max_len == 0:
         return
+    from .networking import _redacted_argv
+    argv = _redacted_argv(argv)
     args = []
     n = min(len(argv), SLOWLOG_ENTRY_MAX_ARGC)
     for j in range(n):
@@ -562,9 +566,7 @@ def slowlog_push(c, argv, duration):
             args.append(b"... (%d more arguments)" % (len(argv) - n + 1))
             break
         a = argv[j]
-        if j > 0 and argv[0].lower() == b"auth":
-            a = b"(redacted)"
-        elif len(a) > SLOWLOG_ENTRY_MAX_STRING:
+        if len(a) > SLOWLOG_ENTRY_MAX_STRING:
             a = a[:SLOWLOG_ENTRY_MAX_STRING] + b"... (%d more bytes)" % (
                 len(a) - SLOWLOG_ENTRY_MAX_STRING)
         args.append(a)

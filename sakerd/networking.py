@@ -663,6 +663,14 @@ def _redacted_argv(argv):
             if argv[j].lower() == b"auth":
                 argv[j + 1] = argv[j + 2] = b"(redacted)"
                 break
+    elif name == b"config" and len(argv) > 3 and argv[1].lower() == b"set":
+        # configSetCommand redacts the value of every sensitive directive.
+        from .config import BY_NAME
+        argv = list(argv)
+        for j in range(2, len(argv) - 1, 2):
+            d = BY_NAME.get(argv[j].lower().decode("latin-1"))
+            if d is not None and d.sensitive:
+                argv[j + 1] = b"(redacted)"
     return argv
 
 

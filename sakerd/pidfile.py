@@ -62,6 +62,12 @@ class Pidfile:
                 raise PidfileError("pidfile %s is locked by a running instance (pid %s)" %
                                    (self.path, holder if holder else "unknown"))
             raise PidfileError("can't lock pidfile %s: %s" % (self.path, e.strerror))
+        try:
+            # A stale file may have been left group/world-writable: whoever
+            # can write our pidfile can aim `kill $(cat pidfile)` elsewhere.
+            os.fchmod(fd, 0o644)
+        except OSError:
+            pass
         os.ftruncate(fd, 0)
         os.write(fd, b"%d\n" % pid)
         os.fsync(fd)
