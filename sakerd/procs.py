@@ -348,6 +348,8 @@ def check_options(argno, opts, spec):
     """opts as a dict after checking every field against spec {name: (kind, default)}."""
     if opts is None or (isinstance(opts, (list, dict)) and not opts):
         opts = {}
+    if isinstance(opts, list):
+        raise ArgError(argno, "options table expected (name = value), got a list")
     if not isinstance(opts, dict):
         raise ArgError(argno, "table expected, got %s" % lua_type(opts))
     out = {}

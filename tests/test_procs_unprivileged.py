@@ -158,6 +158,8 @@ def test_denied_inspection_returns_nil_and_a_message(nobody_daemon, other_users_
     ("saker.exec({})", "bad argument #1 to 'exec' (empty argv table)"),
     ('saker.exec({"ls", true})', "bad argument #1 to 'exec' (argv[2]: string expected, got boolean)"),
     ('saker.exec("true", 5)', "bad argument #2 to 'exec'"),
+    ('saker.exec("true", {"x"})',
+     "bad argument #2 to 'exec' (options table expected (name = value), got a list)"),
     ('saker.exec("true", {wait = 1})', "bad argument #2 to 'exec' (unknown option 'wait')"),
     ('saker.exec("true", {wait_ms = "x"})',
      "bad argument #2 to 'exec' (field 'wait_ms': number expected, got string)"),
