@@ -618,8 +618,9 @@ def slowlog_help_command(c):
         "RESET", "    Reset the slowlog."])
 
 
-def _container(name, subs, group, flags=0):
-    cmd = Command(name, client_command, -2, flags, group=group)
+def _container(name, subs, group, flags=0, proc=client_command, arity=-2):
+    """A command with subcommands; proc/arity serve the bare form (COMMAND)."""
+    cmd = Command(name, proc, arity, flags, group=group)
     for sub in subs:
         cmd.add_subcommand(sub)
     return cmd
@@ -660,7 +661,7 @@ COMMANDS = [
         _SUB("info", command_info_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command details, or all when no argument is given."),
         _SUB("docs", command_docs_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command documentation"),
         _SUB("help", command_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
-    ], _SRV, _ANY),
+    ], _SRV, _ANY, proc=command_command, arity=-1),
     _container("config", [
         _SUB("get", config_get_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Get the values of configuration parameters"),
         _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values"),

@@ -21,10 +21,14 @@ Log channel. init_log_channel() installs log.state.publish_hook, so every
 log line is also published to `log-channel` (empty: off). log.py sets a
 guard while the hook runs: a line logged while publishing a log line
 (an output limit warning, say) goes to the log file only, never round again.
+Log lines and events can be published from inside any command; for the
+client running that command they wait until its reply is complete (see
+publish()), so they cannot split a reply a RESP3 subscriber is receiving.
 
 Redis keeps a client's patterns in a list and the server's in a dict; here
 both sides are dicts used as ordered sets (value None): O(1) membership,
-and iteration in subscription order.
+and iteration in subscription order. Sharded pub/sub (SSUBSCRIBE,
+SPUBLISH) is not provided, so PUBSUB HELP lists no SHARD* subcommands.
 """
 
 from . import log as logmod
@@ -34,8 +38,8 @@ from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
 
-# The push header of an n-element pub/sub frame, by protocol version.
-_HEADER = {(2, 3): b"*3\r\n", (3, 3): b">3\r\n", (2, 4): b"*4\r\n", (3, 4): b">4\r\n"}
+# The header of a 3-element pub/sub frame and the nil, by protocol version.
+_HEADER3 = {2: b"*3\r\n", 3: b">3\r\n"}
 _NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
 
 
@@ -50,7 +54,7 @@ def subscription_count(c):
 
 def _reply_subscription(c, kind, name):
     """One confirmation frame: kind, name (None: a nil), running count."""
-    c.add_reply(_HEADER[c.resp, 3] + _bulk(kind) +
+    c.add_reply(_HEADER3[c.resp] + _bulk(kind) +
                 (_NULL[c.resp] if name is None else _bulk(name)) +
                 b":%d\r\n" % subscription_count(c))
 
