@@ -52,7 +52,7 @@ import time
 from . import ae
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, saker_api
-from .pidfile import check_pidfile, pidfile_signature, read_proc_stat
+from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
 from .server import server, Command, CMD_ADMIN, CMD_LOADING, CMD_STALE
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -589,8 +589,10 @@ class Program:
             return
         self.leader_exited = False
         self.pidfile_before = pidfile_signature(self.pidfile) if self.pidfile else None
+        env = dict(self.env or {})
+        env[SUPERVISED_ENV] = supervision_tag(self.name)
         try:
-            pid = spawn(self.argv, self.cwd, self.env, self.stdout, self.stderr)
+            pid = spawn(self.argv, self.cwd, env, self.stdout, self.stderr)
         except SpawnError as e:
             self.pid = None
             self.last_error = str(e)
@@ -638,6 +640,14 @@ class Program:
         # belongs to an earlier process that had the same number.
         reaper.take_exit(pid)
         reaper.listeners[pid] = self.on_exit
+
+    def adopt_survivor(self, pid):
+        """Take over an instance left running by an earlier sakerd (find_survivor)."""
+        self.adopt(pid)
+        self.started_at = process_start_time(pid) or time.time()
+        log(LL_NOTICE, "Process %s: adopting pid %d, left running by an earlier sakerd",
+            self.name, pid)
+        self.became_running()
 
     def became_running(self):
         self.retries = 0
@@ -839,6 +849,7 @@ class Supervisor:
         deadline = time.monotonic() + budget / 1000.0
         while time.monotonic() < deadline and any(p.state == STOPPING for p in live):
             reaper.reap_children()
+            self.cron()     # adopted programs are not our children: watch /proc
             time.sleep(0.01)
         for p in live:
             if p.state == STOPPING:
@@ -847,6 +858,7 @@ class Supervisor:
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and any(p.state == STOPPING for p in live):
             reaper.reap_children()
+            self.cron()
             time.sleep(0.005)
 
 
@@ -874,8 +886,59 @@ def saker_supervise(spec):
         return True
     prog = Program(name, o)
     supervisor.programs[name] = prog
-    prog.start()
+    survivor = find_survivor(prog)
+    if survivor is not None:
+        prog.adopt_survivor(survivor)
+    else:
+        prog.start()
     return True
+
+
+# ---- adoption after a crash ------------------------------------------------------------------
+#
+# Supervised programs lead their own sessions, so a kill -9 of sakerd leaves
+# them running, reparented to init (or to an outer subreaper). When sakerd
+# starts again on the same config and a plugin supervises the same name,
+# starting another copy would duplicate it. The survivor is found by the
+# program's pidfile (identity as check_pidfile defines it), else by the
+# marker spawn() put in its environment: /proc/<pid>/environ holds the
+# environment a process was started with, readable only for our own
+# processes. The marker names the program and this sakerd instance (config
+# file and port), so another instance's programs are never taken. An
+# adopted program is not our child: the supervisor cron notices its end
+# through /proc (Program.check_alive), and autorestart then applies.
+
+SUPERVISED_ENV = "SAKERD_SUPERVISED"
+
+
+def supervision_tag(name):
+    cfg = server.config
+    return "%s@%s:%d" % (name, cfg.config_file or "-", cfg.port)
+
+
+def find_survivor(prog):
+    """The pid of a live instance of prog started by an earlier sakerd, or None."""
+    if prog.pidfile:
+        pid, _ = check_pidfile(prog.pidfile)
+        if pid is not None:
+            return pid
+    marker = ("%s=%s" % (SUPERVISED_ENV, supervision_tag(prog.name))).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        pid = int(entry)
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            stat = read_proc_stat(pid)
+            if stat is not None and stat[0] not in ("Z", "X"):
+                found.append((os.getsid(pid) != pid, pid))
+        except OSError:
+            continue
+    # The one sakerd started leads its session; what it forked inherits the marker.
+    return min(found)[1] if found else None
 
 
 # ---- PROC ------------------------------------------------------------------------------------
