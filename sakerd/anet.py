@@ -151,13 +151,17 @@ def format_addr(ip, port):
 
 
 def fd_to_string(sock, local):
-    """The local or peer address of a socket, as ip:port (or path:0)."""
+    """The local or peer address of a socket, as ip:port.
+
+    Unix sockets are "/unixsocket:0" both ways, as in Redis 7.0's
+    anetFdToString (an accepted unix peer has no name of its own).
+    """
+    if sock.family == socket.AF_UNIX:
+        return "/unixsocket:0"
     try:
         addr = sock.getsockname() if local else sock.getpeername()
     except OSError:
         return "?:0"
-    if sock.family == socket.AF_UNIX:
-        return "%s:0" % (addr or "")
     return format_addr(addr[0], addr[1])
 
 

@@ -479,3 +479,34 @@ def test_info_sections(daemon):
     assert list(two) == ["Server", "CPU"]
     assert exchange(c, b"INFO nosuchsection\r\n") == [b""]
     assert exchange(c, b"INFO commandstats\r\n")[0].startswith(b"# Commandstats\r\ncmdstat_")
+
+
+# ---- listeners ---------------------------------------------------------------------------------
+
+def test_listens_on_ipv4_ipv6_and_a_unix_socket(make_daemon, tmp_path):
+    path = str(tmp_path / "saker.sock")
+    d = make_daemon("bind 127.0.0.1 ::1 -192.0.2.1\nunixsocket %s\nunixsocketperm 770\n" % path)
+    # The optional address that cannot be bound is a warning, not a failure.
+    assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.log()
+    six = socket.create_connection(("::1", d.port), timeout=10)
+    six.sendall(b"CLIENT INFO\r\n")
+    data = six.recv(4096)
+    assert b" addr=[::1]:" in data and b" laddr=[::1]:%d " % d.port in data
+    six.close()
+    assert os.stat(path).st_mode & 0o777 == 0o770
+    unix = socket.socket(socket.AF_UNIX)
+    unix.settimeout(10)
+    unix.connect(path)
+    unix.sendall(b"CLIENT INFO\r\n")
+    data = unix.recv(4096)
+    # Redis 7.0 names both ends of a unix connection "/unixsocket".
+    assert b" addr=/unixsocket:0 laddr=/unixsocket:0 " in data and b" flags=U " in data
+    unix.close()
+    assert d.stop() == 0
+    assert not os.path.exists(path)
+
+
+def test_an_address_that_cannot_be_bound_refuses_to_start(make_daemon):
+    d = make_daemon("bind 127.0.0.1 192.0.2.1\n", wait=False)
+    assert d.proc.wait(10) == 1
+    assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.output()
