@@ -644,7 +644,7 @@ class LuaBridge:
         self.busy = False
         self.busy_client = None
         self.client_protected = False
-        self.scripts = {}             # sha -> body bytes (the cache EVALSHA reads)
+        self.scripts = {}             # sha -> True: the scripts EVALSHA can run
 
     # ---- building the saker and redis tables -------------------------------
 
@@ -666,6 +666,9 @@ class LuaBridge:
         def entry(*args):
             try:
                 result = fn(*checker.convert(args))
+                if isinstance(result, tuple):
+                    return (True,) + tuple(self.to_lua(v) for v in result)
+                return True, self.to_lua(result)
             except ArgError as e:
                 return False, ("bad argument #%d to '%s' (%s)" % (e.argno, name, e.message)).encode()
             except LuaRaise as e:
@@ -673,9 +676,6 @@ class LuaBridge:
             except Exception as e:  # a bug must become a Lua error, never a crash
                 log(LL_WARNING, "saker.%s raised %s", name, traceback.format_exc().rstrip())
                 return False, ("saker.%s: internal error: %s" % (name, e)).encode()
-            if isinstance(result, tuple):
-                return (True,) + tuple(self.to_lua(v) for v in result)
-            return True, self.to_lua(result)
         return entry
 
     # ---- conversions -------------------------------------------------------
@@ -750,49 +750,62 @@ class LuaBridge:
         Lua survives the call except what was deliberately registered.
         """
         outer = self.depth == 0
-        if outer:
-            self.started = time.monotonic()
-            self.kind = kind
-            self.label = label
-            self.kill_reason = None
-            self.busy_client = client
-            if self.config.lua_debug_checks:
-                before = self.measure()
+        before = self.begin(kind, label, client) if outer else None
         saved = (self.owner, self.client)
         self.owner, self.client = owner, client
         self.depth += 1
         self.calls += 1
         try:
-            # No local keeps what Lua returned: converted, it is dropped at once.
-            result = self._result(entry(outer, *args))
-        except self.mod.LuaMemoryError:
-            result = LuaResult(False, error="not enough memory")
-            if outer:
-                self.B.disarm()
-        except self.mod.LuaError as e:
-            result = LuaResult(False, error=str(e).split("\nstack traceback:")[0])
-            if outer:
-                self.B.disarm()
-        except ValueError as e:   # a result that cannot be converted
-            result = LuaResult(False, error=str(e))
+            result = self.protected(entry, args, outer)
         finally:
             self.depth -= 1
             self.owner, self.client = saved
             if outer:
                 self.leave_busy()
         if not result.ok:
-            self.errors += 1
-            if result.error == "not enough memory":
-                # The failed call's garbage is collectable now: free it at once.
-                self.lua.gccollect()
-                result.error = "not enough memory (lua-max-memory reached)"
+            self.count_failure(result)
         if outer:
-            if self.calls % GC_PERIOD == 0:
-                self.B.gc_step(GC_STEP_KB)
-                self.gc_steps += 1
-            if self.config.lua_debug_checks:
-                self.check_leaks(before, label)
+            self.end(before, label)
         return result
+
+    def begin(self, kind, label, client):
+        """Start the outermost call: its deadline, and a measure for the leak check."""
+        self.started = time.monotonic()
+        self.kind = kind
+        self.label = label
+        self.kill_reason = None
+        self.busy_client = client
+        return self.measure() if self.config.lua_debug_checks else None
+
+    def protected(self, entry, args, outer):
+        """Run entry(outer, *args); whatever happens, a LuaResult."""
+        try:
+            # No local keeps what Lua returned: converted, it is dropped at once.
+            return self._result(entry(outer, *args))
+        except self.mod.LuaMemoryError:
+            error = "not enough memory"
+        except self.mod.LuaError as e:
+            error = str(e).split("\nstack traceback:")[0]
+        except ValueError as e:   # a result that cannot be converted
+            return LuaResult(False, error=str(e))
+        if outer:
+            self.B.disarm()       # the failure escaped run(): no hook may stay behind
+        return LuaResult(False, error=error)
+
+    def count_failure(self, result):
+        self.errors += 1
+        if result.error == "not enough memory":
+            # The failed call's garbage is collectable now: free it at once.
+            self.lua.gccollect()
+            result.error = "not enough memory (lua-max-memory reached)"
+
+    def end(self, before, label):
+        """After the outermost call: the periodic GC step and the leak check."""
+        if self.calls % GC_PERIOD == 0:
+            self.B.gc_step(GC_STEP_KB)
+            self.gc_steps += 1
+        if before is not None:
+            self.check_leaks(before, label)
 
     def _result(self, raw):
         if raw[0]:
