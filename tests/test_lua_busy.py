@@ -77,3 +77,20 @@ def test_busy_serves_subscribers_and_the_script_result_arrives_after(make_daemon
     assert runner.read_line() == b"done"
     other.send(b"PING\r\n")
     assert other.read_line() == b"+PONG"
+
+
+def test_a_slow_task_makes_the_server_busy_and_script_kill_stops_it(make_daemon, tmp_path):
+    d = tmp_path / "plugins"
+    d.mkdir()
+    (d / "slow.lua").write_text(
+        'saker.every(50, function() while true do end end, {name = "slow"})\n')
+    daemon = make_daemon(config="scripts-dir %s\nlua-time-limit 100\nlua-task-timeout 60000\n" % d)
+    other = wait_busy(daemon)
+    other.send(b"SCRIPT KILL\r\n")
+    assert other.read_line() == b"+OK"
+    # The task runs again at its next interval (so the kill was logged), busy again.
+    other = wait_busy(daemon)
+    other.send(b"SCRIPT KILL\r\n")
+    assert other.read_line() == b"+OK"
+    log = daemon.log()
+    assert "Task slow of plugin slow failed: ERR Script killed by user with SCRIPT KILL..." in log
