@@ -122,11 +122,11 @@ class TaskManager:
     def load_failed(self, name, path, message):
         old = self.plugins.get(name)
         if old is None:
+            # Listed by PLUGIN LIST with its error; it registered nothing.
             old = self.plugins[name] = Plugin(name, path, live=True)
-            text = "Plugin %s failed to load: %s" % (name, message)
-        else:
-            text = "Plugin %s failed to load: %s (the previous version keeps running)" % (
-                name, message)
+        text = "Plugin %s failed to load: %s" % (name, message)
+        if old.loaded_at:
+            text += " (the previous version keeps running)"
         old.error = message
         log(LL_WARNING, "%s", text)
         return text
