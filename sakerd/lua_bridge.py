@@ -839,7 +839,11 @@ class LuaBridge:
         if cfg.lua_time_limit and elapsed > cfg.lua_time_limit:
             if not self.busy:
                 self.enter_busy(elapsed)
-            self.serve_while_busy()
+            try:
+                self.serve_while_busy()
+            except Exception:  # a failing handler must not kill the script
+                log(LL_WARNING, "Serving clients during a busy script failed: %s",
+                    traceback.format_exc().rstrip())
             if self.kill_reason:
                 return self.kill_reason.encode()
         return None
