@@ -19,11 +19,16 @@ Some facts about the OS that this module relies on:
   never makes the poll return on its own; signals reach the loop through a
   wake-up descriptor registered as an ordinary file event (see
   sakerd.signals), which makes the retried poll return at once.
+* A descriptor closed while still registered: epoll drops it from its
+  interest set by itself, select() fails with EBADF on it. The select
+  backend forgets such descriptors, so both backends go on the same way.
 * Timers are measured on time.monotonic_ns(): a wall-clock jump must not fire
   every timer at once nor starve them for an hour.
 """
 
 import abc
+import errno
+import os
 import select
 import time
 
@@ -203,13 +208,30 @@ class SelectBackend(ApiBackend):
                 timeout = 3600.0
             time.sleep(timeout)
             return []
-        r, w, _ = select.select(self.rfds, self.wfds, (), timeout)
+        try:
+            r, w, _ = select.select(self.rfds, self.wfds, (), timeout)
+        except OSError as e:
+            if e.errno != errno.EBADF:
+                raise
+            # A descriptor was closed without its events being deleted:
+            # epoll forgets such an fd by itself, select() fails on it.
+            # Forget it here too, so that the loop goes on.
+            self._forget_closed_fds()
+            return []
         if not w:
             return [(fd, AE_READABLE) for fd in r]
         masks = dict.fromkeys(r, AE_READABLE)
         for fd in w:
             masks[fd] = masks.get(fd, 0) | AE_WRITABLE
         return list(masks.items())
+
+    def _forget_closed_fds(self):
+        for fd in list(self.rfds | self.wfds):
+            try:
+                os.fstat(fd)
+            except OSError:
+                self.rfds.discard(fd)
+                self.wfds.discard(fd)
 
 
 BACKENDS = {"epoll": EpollBackend, "select": SelectBackend}

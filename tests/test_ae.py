@@ -330,3 +330,16 @@ def test_idle_daemon_uses_under_one_percent_cpu(make_daemon, backend):
     cpu1, t1 = _cpu_seconds(d.pid), time.monotonic()
     share = (cpu1 - cpu0) / (t1 - t0)
     assert share < 0.01, "idle sakerd (%s) used %.2f%% CPU" % (backend, share * 100)
+
+
+def test_fd_closed_without_deleting_its_events_does_not_break_the_loop(el, pairs):
+    # epoll drops a closed fd from its set; the select backend must not
+    # fail with EBADF forever either.
+    (a, b), (c, d) = pairs(), pairs()
+    got = []
+    el.create_file_event(a.fileno(), AE_READABLE, lambda *args: got.append("a"))
+    el.create_file_event(c.fileno(), AE_READABLE, lambda *args: got.append(c.recv(10)))
+    a.close()
+    d.send(b"x")
+    run_until(el, lambda: got)
+    assert got == [b"x"]
