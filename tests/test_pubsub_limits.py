@@ -2,6 +2,11 @@
 not read is cut off at its class's limit, asynchronously, with one warning
 log line naming it, a `client_killed` event and an INFO counter; the server's
 memory stays bounded and publishers and other subscribers do not notice.
+
+Publisher latency is compared with itself measured at the same time: every
+tenth PUBLISH goes to a quiet channel that the slow subscriber is not on.
+On a shared machine a burst of load in the ten seconds of the flood moves
+any percentile taken before it; the quiet channel sees the same bursts.
 """
 
 import json
@@ -10,11 +15,25 @@ import multiprocessing
 import time
 
 MIB = 1024 * 1024
-FRAME_HEAD = b"*3\r\n$7\r\nmessage\r\n$5\r\nflood\r\n$1024\r\n"
+FLOOD, QUIET = b"flood", b"quiet"      # same length: every frame has one size
+QUIET_EVERY = 10
 
 
 def payload(i):
     return b"%08d" % i + b"x" * 1016
+
+
+def sequence(start, stop):
+    """(channel, i) in publishing order: message i on flood, every tenth
+    also on quiet."""
+    for i in range(start, stop):
+        yield FLOOD, i
+        if i % QUIET_EVERY == QUIET_EVERY - 1:
+            yield QUIET, i
+
+
+def message_frame(channel, i):
+    return b"*3\r\n$7\r\nmessage\r\n$5\r\n%s\r\n$1024\r\n%s\r\n" % (channel, payload(i))
 
 
 def rss_kib(pid, field):
@@ -35,10 +54,13 @@ def wait_for(pred, timeout=10, what="condition"):
         time.sleep(0.01)
 
 
-def subscribe(port, channel, name):
+def subscribe(port, channel, name, *more):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"CLIENT SETNAME %s\r\nSUBSCRIBE %s\r\n" % (name, channel))
-    want = b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(channel), channel)
+    channels = (channel,) + more
+    s.sendall(b"CLIENT SETNAME %s\r\nSUBSCRIBE %s\r\n" % (name, b" ".join(channels)))
+    want = b"+OK\r\n" + b"".join(
+        b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:%d\r\n" % (len(ch), ch, n + 1)
+        for n, ch in enumerate(channels))
     got = b""
     while len(got) < len(want):
         got += s.recv(len(want) - len(got))
@@ -51,21 +73,21 @@ def check_stream(port, name, count, conn):
     frames 0..count-1. A process, not a thread, so that the publisher's
     latency measured in the parent never waits for this one's GIL."""
     try:
-        sock = subscribe(port, b"flood", name)
+        sock = subscribe(port, FLOOD, name, QUIET)
         conn.send("ready")
         pending = bytearray()
-        size = len(FRAME_HEAD) + 1024 + 2
+        size = len(message_frame(FLOOD, 0))
         seen = 0
-        while seen < count:
-            chunk = sock.recv(256 * 1024)
-            if not chunk:
-                raise AssertionError("closed after %d messages" % seen)
-            pending += chunk
-            while len(pending) >= size:
-                if pending[:size] != FRAME_HEAD + payload(seen) + b"\r\n":
-                    raise AssertionError("message %d: %r" % (seen, bytes(pending[:80])))
-                del pending[:size]
-                seen += 1
+        for channel, i in sequence(0, count):
+            while len(pending) < size:
+                chunk = sock.recv(256 * 1024)
+                if not chunk:
+                    raise AssertionError("closed after %d messages" % seen)
+                pending += chunk
+            if pending[:size] != message_frame(channel, i):
+                raise AssertionError("message %d: %r" % (seen, bytes(pending[:80])))
+            del pending[:size]
+            seen += 1
         if pending:
             raise AssertionError("extra bytes %r" % bytes(pending[:80]))
         conn.send((seen, None))
@@ -74,20 +96,24 @@ def check_stream(port, name, count, conn):
 
 
 def publish_timed(pub, start, stop):
-    """PUBLISH one message at a time; the latency of each in seconds."""
-    lat = []
-    for i in range(start, stop):
-        req = b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nflood\r\n$1024\r\n" + payload(i) + b"\r\n"
+    """PUBLISH one message at a time; latencies in seconds by channel."""
+    lat = {FLOOD: [], QUIET: []}
+    for channel, i in sequence(start, stop):
+        req = b"*3\r\n$7\r\nPUBLISH\r\n$5\r\n%s\r\n$1024\r\n%s\r\n" % (channel, payload(i))
         t = time.perf_counter()
         pub.sendall(req)
         reply = pub.recv(64)
-        lat.append(time.perf_counter() - t)
+        lat[channel].append(time.perf_counter() - t)
         assert reply in (b":2\r\n", b":3\r\n"), reply
     return lat
 
 
 def p99(values):
     return sorted(values)[int(len(values) * 0.99)]
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
 
 
 def test_slow_subscriber_is_cut_off_at_pubsub_limit_without_hurting_others(daemon):
@@ -117,24 +143,26 @@ def test_slow_subscriber_is_cut_off_at_pubsub_limit_without_hurting_others(daemo
 
     for proc, conn in checkers:
         assert conn.poll(60), "a good subscriber did not receive everything"
-        assert conn.recv() == (idle_count + flood_count, None)
+        total = idle_count + flood_count
+        assert conn.recv() == (total + total // QUIET_EVERY, None)
         proc.join(10)
     assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
     assert "slow" not in [c["name"] for c in r.client_list()]
     peak = rss_kib(daemon.pid, "VmHWM")
     assert (peak - start_rss) * 1024 <= 64 * MIB, (start_rss, peak)
-    print("p99 idle %.1fus flood %.1fus, rss start %d KiB peak %d KiB" % (
-        p99(idle) * 1e6, p99(flood) * 1e6, start_rss, peak))
-    assert p99(flood) <= 5 * p99(idle), (p99(idle), p99(flood))
+    print("PUBLISH p99 idle %.0fus, flooded channel %.0fus, quiet channel meanwhile %.0fus; "
+          "median idle %.0fus, flooded %.0fus; RSS start %d KiB, peak %d KiB" % (
+              p99(idle[FLOOD]) * 1e6, p99(flood[FLOOD]) * 1e6, p99(flood[QUIET]) * 1e6,
+              median(idle[FLOOD]) * 1e6, median(flood[FLOOD]) * 1e6, start_rss, peak))
+    # Publishing to the slow subscriber's channel is no slower than to a
+    # channel it is not on, measured in the same seconds ...
+    assert p99(flood[FLOOD]) <= 5 * p99(flood[QUIET])
+    # ... and the server as a whole is not slowed (medians shrug off bursts).
+    assert median(flood[FLOOD]) <= 5 * median(idle[FLOOD])
 
-    # The slow connection ends with a clean EOF after whatever was sent.
-    slow.settimeout(10)
-    while True:
-        try:
-            if not slow.recv(1 << 20):
-                break
-        except ConnectionResetError:
-            break
+    # (What the kernel does with the unsent tail of the closed socket --
+    # deliver it, or drop the orphan under memory pressure -- is its own.)
+    slow.close()
 
     events.settimeout(10)
     data = b""
