@@ -11,7 +11,24 @@ and joins them once, when the argument is whole.
 
 Like Redis, the parser does not verify the CRLF after a count or a bulk: it
 skips two bytes.
+
+Fast path (parse() is the hot path of the server): hiredis's C Reader splits
+a buffer of multibulk requests several times faster than the Python loop,
+but it accepts more than Redis does (RESP3 types, '+' items inside arrays,
+nested arrays, '*-1') and words its errors its own way. So it is trusted
+only for the leading requests it returns that are canonical arrays of bulk
+strings, which take_canonical() checks by position: each request starts
+with '*', each item with '$', and the next one starts exactly where the
+canonical encoding of the one before ends. At the first request that fails
+this (or is incomplete, or makes hiredis raise), the Python parser takes
+over at that request's first byte and answers exactly as Redis would.
+Unauthenticated clients always use the Python parser (their limits are
+checked one request at a time).
 """
+
+import re
+
+import hiredis
 
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 PROTO_MBULK_BIG_ARG = 32 * 1024
@@ -139,6 +156,55 @@ def repr_arg(s):
     return "".join(out)
 
 
+# One hiredis Reader serves every connection: the server is single threaded
+# and take_canonical() leaves it empty, or replaces it when it is not.
+_hiredis_reader = hiredis.Reader()
+# hiredis allocates a list of the announced size as soon as it reads an
+# aggregate's header ('*3000000000' would ask for 24 GB): buffers that
+# announce 10000 items or more anywhere are left to the Python parser.
+_BIG_AGGREGATE = re.compile(rb"[*~>|%][0-9]{5}")
+
+
+def take_canonical(buf, out):
+    """Append buf's leading canonical multibulk requests to out (hot path).
+
+    Returns the position after the last one taken: the first byte of a
+    request the Python parser must read, or len(buf).
+    """
+    global _hiredis_reader
+    if _BIG_AGGREGATE.search(buf) is not None:
+        return 0
+    reader = _hiredis_reader
+    reader.feed(buf)
+    gets = reader.gets
+    pos = 0
+    try:
+        argv = gets()
+        while argv is not False:
+            if buf[pos] != 42:  # '*': hiredis read some other type here
+                break
+            n = len(argv)     # TypeError for None ('*-1')
+            p = pos + (4 if n < 10 else len(b"*%d\r\n" % n))
+            for a in argv:
+                if buf[p] != 36:  # '$'
+                    break
+                n = len(a)    # TypeError for None ('$-1')
+                p += n + (6 if n < 10 else 7 if n < 100 else len(b"$%d\r\n\r\n" % n))
+            else:
+                if argv:      # '*0': an empty request, skipped as by Redis
+                    out.append(argv)
+                pos = p
+                argv = gets()
+                continue
+            break
+    except (hiredis.ProtocolError, TypeError, IndexError):
+        pass
+    if pos != len(buf):
+        # hiredis holds unread bytes or half a reply: start afresh.
+        _hiredis_reader = hiredis.Reader()
+    return pos
+
+
 class RequestReader:
     """Incremental request parser for one connection.
 
@@ -207,6 +273,12 @@ class RequestReader:
         pos = self.pos
         end = len(buf)
         out = []
+        if pos == 0 and end and buf[0] == 42 and self.argv is None and not auth_required \
+                and end <= self.max_bulk_len and self.error is None:
+            pos = take_canonical(buf, out)
+            if pos == end:
+                self.buf = b""
+                return out
         while pos < end and self.error is None:
             argv = self.argv
             if argv is None:
