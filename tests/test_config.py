@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import ROOT
+from helpers import ROOT, RawConn, free_port
 from sakerd import __version__, config as configmod
 
 EXAMPLE_CONF = os.path.join(ROOT, "conf", "saker.conf")
@@ -194,8 +195,7 @@ def test_version():
     assert r.stdout.startswith("sakerd v=%s " % __version__)
 
 
-def test_command_line_overrides_the_file(make_daemon, tmp_path):
-    from helpers import free_port
+def test_command_line_overrides_the_file(make_daemon):
     port = free_port()
     d = make_daemon("hz 20\nloglevel warning\n", args=["--port", str(port), "--loglevel", "debug",
                                                         "--hz", "15"], port=port)
@@ -302,32 +302,24 @@ def test_config_rewrite_keeps_comments_and_reloads_the_same(make_daemon):
 
 
 def test_config_rewrite_without_a_file_is_an_error(tmp_path):
-    from helpers import Daemon
-    # Started with "sakerd" and no file: the embedded defaults.
-    import socket
-    import time
+    # Started with no file at all: the embedded defaults, plus an override.
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT)
-    port = None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port)], cwd=str(tmp_path),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port)],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
         while True:
             try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=2)
+                conn = RawConn(("127.0.0.1", port))
                 break
             except OSError:
-                assert time.monotonic() < deadline
+                assert time.monotonic() < deadline, "sakerd did not start"
                 time.sleep(0.05)
-        conn.sendall(b"CONFIG REWRITE\r\nCONFIG GET bind\r\n")
-        data = b""
-        while data.count(b"\r\n") < 6:
-            data += conn.recv(4096)
-        assert data == (b"-ERR The server is running without a config file\r\n"
-                        b"*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n")
+        conn.send(b"CONFIG REWRITE\r\nCONFIG GET bind\r\n")
+        assert conn.read_reply() == ("error", b"ERR The server is running without a config file")
+        assert conn.read_reply() == [b"bind", b"127.0.0.1"]
         conn.close()
     finally:
         proc.terminate()
