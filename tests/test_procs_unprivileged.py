@@ -23,7 +23,7 @@ import time
 import pytest
 
 from helpers import Daemon, ROOT, require_tool
-from test_procs import pair, proc_stat, children_of, wait_until, kill_quietly
+from test_procs import pair, children_of, wait_until
 
 
 def unprivileged_launch():
@@ -63,19 +63,21 @@ def other_users_process():
 
 BATCH = """
 local dir, ro, first = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local out = {}
+-- Each call returns as soon as its program exits or writes its pidfile;
+-- the long wait_ms only keeps a loaded machine from turning an exit into "running".
+local out, w = {}, {wait_ms = 5000}
 for i = first, first + 99 do
   local kind, pid, msg = i % 4
   if kind == 0 then
-    pid, msg = saker.exec("exit 3")
+    pid, msg = saker.exec("exit 3", w)
   elseif kind == 1 then
     local pf = ro .. "/p" .. i .. ".pid"
-    pid, msg = saker.exec("echo $$ > " .. pf .. " && exec sleep 30", {pidfile = pf})
+    pid, msg = saker.exec("echo $$ > " .. pf .. " && exec sleep 30", {pidfile = pf, wait_ms = 5000})
   elseif kind == 2 then
-    pid, msg = saker.exec({"sh", "-c", "kill -9 $$"})
+    pid, msg = saker.exec({"sh", "-c", "kill -9 $$"}, w)
   else
     local pf = dir .. "/d" .. i .. ".pid"
-    pid, msg = saker.exec("(sleep 2 & echo $! > " .. pf .. ")", {pidfile = pf})
+    pid, msg = saker.exec("(sleep 2 & echo $! > " .. pf .. ")", {pidfile = pf, wait_ms = 5000})
   end
   out[#out + 1] = pid or false
   out[#out + 1] = msg or false
@@ -106,10 +108,6 @@ def test_a_thousand_execs_leave_no_zombie_and_report_every_status(nobody_daemon)
                 assert msg == pidfile
                 assert pid == int(open(pidfile).read())
                 daemons.append(pid)
-        # The batch's daemons (sleep 2) are alive, and ours since their parent left.
-        for pid in daemons[-25:]:
-            wait_until(lambda: proc_stat(pid)[4] == "sleep", what="exec of sleep")
-            assert proc_stat(pid)[1] == d.pid
     elapsed = time.monotonic() - t0
     assert elapsed < 60, elapsed
     with open(os.path.join(d.dir, "exec-echo.log")) as f:
@@ -119,6 +117,8 @@ def test_a_thousand_execs_leave_no_zombie_and_report_every_status(nobody_daemon)
         kids = children_of(d.pid)
         return not kids and r.info("processes")
     info = wait_until(settled, 15, "every child of sakerd to be reaped")
+    # 1,000 started programs and the 250 daemons they left behind: those were
+    # reparented to sakerd (a child subreaper) when their parent exited.
     assert (info["zombies"], info["children_reaped"]) == (0, 1250)
     assert not [s for s in children_of(d.pid).values() if s == "Z"]
 
