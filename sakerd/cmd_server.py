@@ -195,7 +195,7 @@ def client_list_command(c):
         ids = set()
         for a in argv[3:]:
             v = string2ll(a)
-            if v is None or v <= 0:
+            if v is None:
                 c.add_reply_error("Invalid client ID")
                 return
             ids.add(v)
@@ -391,7 +391,7 @@ def command_info_command(c):
     out = [b"*%d\r\n" % len(names)]
     for n in names:
         cmd = server.commands.get(n.lower())
-        out.append(_command_info(cmd) if cmd else b"*-1\r\n")
+        out.append(_command_info(cmd) if cmd else b"$-1\r\n" if c.resp == 2 else b"_\r\n")
     c.add_reply(b"".join(out))
 
 
@@ -432,8 +432,9 @@ def config_get_command(c):
 
 def config_set_command(c):
     argv = c.argv
-    if len(argv) < 4 or len(argv) % 2:
-        c.add_reply_error("wrong number of arguments for 'config|set' command")
+    if len(argv) % 2:
+        # A directive without its value (arity already wants 4 or more).
+        c.add_reply_error(SYNTAX_ERR)
         return
     pairs = [(argv[i].decode("utf-8", "replace"), argv[i + 1].decode("utf-8", "surrogateescape"))
              for i in range(2, len(argv), 2)]
@@ -587,7 +588,8 @@ def slowlog_get_command(c):
         if count == -1:
             count = len(server.slowlog)
     elif len(c.argv) > 3:
-        c.add_reply_error(SYNTAX_ERR)
+        c.add_reply_error("unknown subcommand or wrong number of arguments for '%s'. Try "
+                          "SLOWLOG HELP." % c.argv[1][:128].decode("utf-8", "replace"))
         return
     entries = server.slowlog[:count]
     out = [b"*%d\r\n" % len(entries)]
