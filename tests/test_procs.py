@@ -321,6 +321,12 @@ def test_proc_commands(make_daemon, tmp_path):
     assert r.execute_command("PROC", "STOP", "daemon") == "OK"
     ev.wait_for("daemon", "stopped")
     wait_until(lambda: proc_stat(daemon) is None, what="the daemon to be gone")
+    # Without autorestart, a program that ran its startsecs and then exited stays exited.
+    r.eval('return saker.supervise{name = "once", cmd = "sleep 0.3; exit 4", startsecs = 0.1, '
+           'autorestart = false}', 0)
+    exited = ev.wait_for("once", "exited")
+    assert (exited["from_state"], exited["exit_status"]) == ("running", 4)
+    assert r.execute_command("PROC", "STATUS", "once")[:4] == ["name", "once", "state", "exited"]
     help_lines = r.execute_command("PROC", "HELP")
     assert help_lines[0] == "PROC <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     assert "SIGNAL <name> <signal>" in help_lines
