@@ -311,9 +311,23 @@ end
 
 local S = {}
 for _, k in ipairs({"assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget",
-                    "rawlen", "select", "setmetatable", "getmetatable", "tonumber",
+                    "rawlen", "select", "getmetatable", "tonumber",
                     "tostring", "type", "unpack", "_VERSION"}) do
   S[k] = G[k]
+end
+
+-- Lua runs __gc finalizers with hooks off (GCTM clears allowhook), at any
+-- later GC step: a finalizer that loops could never be killed. Lua marks a
+-- table for finalization only if its metatable has __gc (a raw field) when
+-- setmetatable is called, so refusing such metatables closes the door.
+function S.setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("bad argument #2 to 'setmetatable' (__gc metamethods are not allowed)", 2)
+  end
+  -- Called by pcall, the C function's own errors carry no position: add the caller's.
+  local ok, r = pcall(setmetatable, t, mt)
+  if not ok then error(r, 2) end
+  return r
 end
 
 function S.rawset(t, k, v)
@@ -783,6 +797,10 @@ class LuaBridge:
             # No local keeps what Lua returned: converted, it is dropped at once.
             return self._result(entry(outer, *args))
         except self.mod.LuaMemoryError:
+            # Lua 5.1 has no emergency GC: the heap is still full, and the
+            # next call into Lua (disarm below) would fail outside any
+            # protected call, which aborts the process. Free it first.
+            self.lua.gccollect()
             error = "not enough memory"
         except self.mod.LuaError as e:
             error = str(e).split("\nstack traceback:")[0]
