@@ -62,6 +62,11 @@ def _int_range(lo, hi):
     return parse
 
 
+def _hz(s):
+    """hz as Redis takes it: any integer >= 0, clamped to 1..500 (updateHZ)."""
+    return min(max(_int_range(0, 2 ** 31 - 1)(s), 1), 500)
+
+
 def _enum(*names):
     def parse(s):
         if s.lower() not in names:
@@ -186,7 +191,7 @@ DIRECTIVES = [
     Directive("loglevel", _enum("debug", "verbose", "notice", "warning"), "notice"),
     Directive("log-channel", _string, "log"),
     Directive("event-channel", _string, "events"),
-    Directive("hz", _int_range(1, 500), 10),
+    Directive("hz", _hz, 10),
     Directive("databases", _int_range(1, 2 ** 31 - 1), 16, mutable=False),
     Directive("requirepass", _optional_string, None, sensitive=True),
     Directive("protected-mode", _bool, True),

@@ -693,8 +693,6 @@ def monitor_feed(c, argv):
 
 def client_command_help():
     return [
-        "CACHING (YES|NO)",
-        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
         "GETNAME",
         "    Return the name of the current connection.",
         "ID",

@@ -259,9 +259,17 @@ def test_config_set_errors_have_redis_texts(daemon):
         (b"CONFIG SET hz 5 hz 6", b"-ERR CONFIG SET failed (possibly related to argument 'hz') - "
                                   b"duplicate parameter"),
         (b"CONFIG SET hz", b"-ERR wrong number of arguments for 'config|set' command"),
+        (b"CONFIG SET hz 5 timeout", b"-ERR syntax error"),
     ]:
         c.send(cmd + b"\r\n")
         assert c.read_line() == err
+
+
+def test_hz_is_clamped_to_1_500_as_in_redis(daemon):
+    r = daemon.client(protocol=2)
+    assert r.config_set("hz", "1000") and r.config_get("hz") == {"hz": "500"}
+    assert r.config_set("hz", "0") and r.config_get("hz") == {"hz": "1"}
+    assert r.info("server")["hz"] == 1
 
 
 def test_config_set_of_several_is_atomic(daemon):

@@ -126,6 +126,9 @@ def test_client_id_setname_getname_info_list(daemon):
     [only] = exchange(c, b"CLIENT LIST ID %d\r\n" % oid)
     assert only.startswith(b"id=%d " % oid) and only.count(b"\n") == 1
     assert exchange(c, b"CLIENT LIST TYPE pubsub\r\n") == [b""]
+    c.send(b"CLIENT LIST ID 0\r\n")
+    assert c.read_line() + c.read_line() == b"$0"       # no such client: empty, as Redis
+    assert exchange(c, b"CLIENT LIST ID x\r\n") == [("error", b"ERR Invalid client ID")]
     assert exchange(c, b"CLIENT LIST TYPE bogus\r\n") == [("error", b"ERR Unknown client type 'bogus'")]
     assert exchange(c, b"CLIENT NOSUCH\r\n") == [
         ("error", b"ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.")]
@@ -344,6 +347,8 @@ def test_slowlog(make_daemon):
     assert exchange(c, b"SLOWLOG RESET\r\n") == [b"OK"]
     [entries] = exchange(c, b"SLOWLOG GET\r\n")
     assert [e[3] for e in entries] == [[b"SLOWLOG", b"RESET"]]
+    assert exchange(c, b"SLOWLOG GET 1 2\r\n") == [
+        ("error", b"ERR unknown subcommand or wrong number of arguments for 'GET'. Try SLOWLOG HELP.")]
     assert exchange(c, b"SLOWLOG GET -2\r\n") == [
         ("error", b"ERR count should be greater than or equal to -1")]
 
@@ -357,6 +362,8 @@ def test_command_count_info_docs(daemon):
     assert count == len(everything) > 20
     [[echo, missing]] = exchange(c, b"COMMAND INFO echo nosuchcmd\r\n")
     assert missing is None
+    c.send(b"COMMAND INFO nosuchcmd\r\n")
+    assert c.read_line() + c.read_line() == b"*1$-1"
     assert echo[:6] == [b"echo", 2, echo[2], 0, 0, 0] and b"fast" in echo[2]
     [[config]] = exchange(c, b"COMMAND INFO config\r\n")
     subs = {s[0] for s in config[9]}
