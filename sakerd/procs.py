@@ -21,10 +21,11 @@ Some facts about Unix processes that shaped this module:
   and process group (pgid == pid), so killpg() reaches it and what it
   forked, and signals meant for sakerd's terminal or group do not.
 - A disposition of SIG_IGN survives execve; sakerd ignores SIGPIPE, and
-  Popen's restore_signals puts SIGPIPE back to SIG_DFL in the child. The
-  launcher blocks signals between fork and exec, so one sent to the child
-  early (PROC STOP right after a start) stays pending until exec and then
-  takes its default action.
+  Popen's restore_signals puts SIGPIPE back to SIG_DFL in the child. On its
+  vfork path (ours: no preexec_fn, no user change) the launcher blocks all
+  signals until the child has reset its handlers, so one sent to the child
+  early (PROC STOP right after a start) stays pending until then and takes
+  its default action.
 - A program that daemonizes forks and lets its parent exit; the orphan is
   reparented to the nearest ancestor marked PR_SET_CHILD_SUBREAPER (Linux
   3.4+), else to init. sakerd marks itself at start, so those grandchildren
