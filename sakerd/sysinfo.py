@@ -95,7 +95,7 @@ def read_field(p, field):
     if field == "pid":
         return p.pid
     if field == "connections":
-        return getattr(p, "net_connections", p.connections)()
+        return (getattr(p, "net_connections", None) or p.connections)()
     if field == "cpu_percent":
         return p.cpu_percent(interval=None)
     return getattr(p, field)()
