@@ -488,7 +488,8 @@ def process_input_buffer(c):
 
 
 def set_protocol_error(c, err):
-    c.add_reply_error(err)
+    # latin-1: "expected '$', got '%c'" carries the client's byte as is.
+    c.add_reply_error(err.encode("latin-1"))
     log(LL_VERBOSE, "Protocol error (%s) from client: %s", err, client_info_string(c))
     c.flags |= CLIENT_CLOSE_AFTER_REPLY
     c.reader.reset()

@@ -298,6 +298,12 @@ class RequestReader:
                 s = buf[pos + 1:cr]
                 ll = int(s) if s.isdigit() and (s[0] != 48 or len(s) == 1) else string2ll(s)
                 if ll is None or ll > INT_MAX:
+                    if b"\0" in s:
+                        # Redis finds the CR with strchr(), which stops at
+                        # a NUL: for it this line has no end yet.
+                        if end - pos > PROTO_INLINE_MAX_SIZE:
+                            self.error = "Protocol error: too big mbulk count string"
+                        break
                     self.error = "Protocol error: invalid multibulk length"
                     break
                 if ll > 10 and auth_required:
@@ -319,15 +325,24 @@ class RequestReader:
                         if cr == -1 and end - pos > PROTO_INLINE_MAX_SIZE:
                             self.error = "Protocol error: too big bulk count string"
                         break
-                    if buf[pos] != 36:  # '$'
-                        self.error = "Protocol error: expected '$', got '%s'" % chr(buf[pos])
-                        break
                     s = buf[pos + 1:cr]
-                    bl = int(s) if s.isdigit() and (s[0] != 48 or len(s) == 1) else string2ll(s)
-                    if bl is None or bl < 0 or bl > self.max_bulk_len:
-                        self.error = "Protocol error: invalid bulk length"
+                    bl = int(s) if s.isdigit() and (s[0] != 48 or len(s) == 1) else None
+                    if bl is None or buf[pos] != 36 or bl > self.max_bulk_len:
+                        # The slow path: every error of a bulk count line.
                         bl = -1
-                        break
+                        if b"\0" in buf[pos:cr]:
+                            # strchr() stops at the NUL, as above.
+                            if end - pos > PROTO_INLINE_MAX_SIZE:
+                                self.error = "Protocol error: too big bulk count string"
+                            break
+                        if buf[pos] != 36:  # '$'
+                            self.error = "Protocol error: expected '$', got '%s'" % chr(buf[pos])
+                            break
+                        bl = string2ll(s)
+                        if bl is None or bl < 0 or bl > self.max_bulk_len:
+                            self.error = "Protocol error: invalid bulk length"
+                            bl = -1
+                            break
                     if bl > 16384 and auth_required:
                         self.error = "Protocol error: unauthenticated bulk length"
                         bl = -1
@@ -369,6 +384,10 @@ class RequestReader:
         Returns -(pos + 1) when the request is incomplete or bad.
         """
         nl = buf.find(b"\n", pos)
+        if nl != -1 and buf.find(b"\0", pos, nl) != -1:
+            # Redis finds the newline with strchr(), which stops at a NUL:
+            # for it the line has no end yet (until the size limit).
+            nl = -1
         if nl == -1:
             if end - pos > PROTO_INLINE_MAX_SIZE:
                 self.error = "Protocol error: too big inline request"

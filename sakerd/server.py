@@ -229,17 +229,19 @@ class Server:
     def _reject_unknown(self, c, argv):
         name = argv[0]
         parent = self.commands.get(name) or self.commands.get(name.lower())
+        # The client's bytes are echoed as they are, as C's "%.128s" would
+        # print them: at most 128 bytes, and nothing past a NUL.
         if parent is not None and parent.subcommands is not None:
-            err = "unknown subcommand '%s'. Try %s HELP." % (
-                argv[1][:128].decode("utf-8", "replace"), name.decode("utf-8", "replace").upper())
+            err = b"unknown subcommand '%s'. Try %s HELP." % (
+                _c_str(argv[1])[:128], _c_str(name).upper())
         else:
-            args = ""
+            args = b""
             for a in argv[1:]:
                 if len(args) >= 128:
                     break
-                args += "'%s' " % a[:128 - len(args)].decode("utf-8", "replace")
-            err = "unknown command '%s', with args beginning with: %s" % (
-                name[:128].decode("utf-8", "replace"), args)
+                args += b"'%s' " % _c_str(a)[:128 - len(args)]
+            err = b"unknown command '%s', with args beginning with: %s" % (
+                _c_str(name)[:128], args)
         c.add_reply_error(err)
 
     def call(self, c, cmd):
@@ -316,6 +318,12 @@ class Server:
         self.accepting_paused_until = 0.0
         for sock, handler in self.listeners:
             self.el.create_file_event(sock.fileno(), AE_READABLE, handler, sock)
+
+
+def _c_str(b):
+    """b as a C string sees it: up to its first NUL."""
+    nul = b.find(b"\0")
+    return b if nul == -1 else b[:nul]
 
 
 server = Server()
