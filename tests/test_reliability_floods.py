@@ -11,13 +11,17 @@ Memory is the daemon's VmRSS / VmHWM from /proc.
 Sizes are CI sizes; SAKERD_SOAK=1 selects the full ones (same code).
 """
 
+import os
 import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from helpers import ROOT, free_port
 from soak.reliability import (UnitConn, hwm_mb, multibulk, rss_mb, scale, wait_for)
 
 
@@ -215,3 +219,60 @@ def test_flooding_client_is_cut_off_and_others_stay_fast(make_daemon, total, kin
     # (or 1 GiB) of unbounded buffering would take.
     assert peak - rss_before < 96, (rss_before, peak)
     assert Pinger(d.port).ping_ms() >= 0
+
+
+def start_with_nofile(tmp_path, limit):
+    """sakerd started under `ulimit -n limit` (soft and hard), as a shell would."""
+    port = free_port()
+    conf = tmp_path / "saker.conf"
+    (tmp_path / "scripts").mkdir()
+    conf.write_text("port %d\nlogfile %s\n" % (port, tmp_path / "sakerd.log"))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sakerd", "-c", str(conf)], cwd=str(tmp_path), env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+
+    def ready():
+        assert proc.poll() is None, (tmp_path / "sakerd.log").read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(10) == b"+PONG\r\n"
+        except OSError:
+            return False
+    wait_for(ready, 15, "sakerd under ulimit -n %d" % limit)
+    return proc, port
+
+
+def test_low_fd_limit_lowers_maxclients_and_never_runs_out(tmp_path):
+    """ulimit -n 100: maxclients drops to 68 (Redis keeps 32 fds in reserve),
+    extra clients get the maxclients error instead of the daemon hitting
+    EMFILE, and freed slots are usable again at once."""
+    proc, port = start_with_nofile(tmp_path, 100)
+    try:
+        log = (tmp_path / "sakerd.log").read_text()
+        assert "maxclients has been reduced to 68 to compensate for low ulimit" in log
+        held = [UnitConn(port) for _ in range(68)]
+        wait_for(lambda: other_clients_via(held[0]) == 67, 10, "68 clients")
+        extra = [UnitConn(port) for _ in range(50)]
+        for c in extra:
+            assert c.read_until_closed() == b"-ERR max number of clients reached\r\n"
+            c.close()
+        held.pop().close()
+        wait_for(lambda: other_clients_via(held[0]) == 66, 10, "a freed slot")
+        late = UnitConn(port)
+        late.send(b"PING\r\n")
+        assert late.read_unit() == b"+PONG\r\n"
+        assert "Too many open files" not in (tmp_path / "sakerd.log").read_text()
+        for c in held + [late]:
+            c.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+def other_clients_via(c):
+    c.send(b"INFO clients\r\n")
+    text = c.read_unit()
+    return int(text.split(b"connected_clients:")[1].split(b"\r\n")[0]) - 1
