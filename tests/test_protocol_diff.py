@@ -87,3 +87,43 @@ FRAGMENTS = [
 @example(b"ECHO \"\\x4g\" '\\x41'\r\n")
 def test_same_bytes_as_redis(redis_port, saker_port, stream):
     assert exchange(saker_port, stream) == exchange(redis_port, stream)
+
+
+# Commands whose answers do not depend on ids, ports or timing: the error
+# texts of the connection and server commands, byte for byte.
+SAME_ANSWERS = [
+    b"CLIENT\r\n", b"CLIENT KILL\r\n", b"CLIENT KILL 1.2.3.4:5\r\n", b"CLIENT KILL ID\r\n",
+    b"CLIENT KILL ID x\r\n", b"CLIENT KILL ID -1\r\n", b"CLIENT KILL SKIPME maybe\r\n",
+    b"CLIENT KILL USER nobody\r\n", b"CLIENT KILL USER default\r\n", b"CLIENT KILL TYPE pubsub\r\n",
+    b"CLIENT KILL ADDR 1.1.1.1:1\r\n", b"CLIENT KILL LADDR 1.1.1.1:1\r\n",
+    b"CLIENT LIST TYPE\r\n", b"CLIENT LIST ID x\r\n", b"CLIENT LIST ID 0\r\n",
+    b"CLIENT LIST foo bar\r\n", b"CLIENT LIST TYPE master\r\n", b"CLIENT REPLY maybe\r\n",
+    b"CLIENT SETNAME\r\n", b"CLIENT SETNAME a\nb\r\n", b"CLIENT GETNAME x\r\n", b"CLIENT ID x\r\n",
+    b"CLIENT REPLY\r\n", b"CONFIG\r\n", b"CONFIG GET\r\n", b"CONFIG SET\r\n",
+    b"CONFIG SET maxclients\r\n", b"CONFIG SET maxclients 10 timeout\r\n",
+    b"CONFIG SET maxclients abc\r\n", b"CONFIG SET timeout -1\r\n", b"CONFIG SET timeout 1.5\r\n",
+    b"CONFIG SET protected-mode maybe\r\n", b"CONFIG SET loglevel loud\r\n",
+    b'CONFIG SET client-output-buffer-limit "normal 1 2"\r\n',
+    b'CONFIG SET client-output-buffer-limit "bogus 1 2 3"\r\n',
+    b"CONFIG SET client-query-buffer-limit 12zb\r\n", b"CONFIG SET timeout 0 timeout 0\r\n",
+    b"CONFIG SET Timeout 0\r\n", b"CONFIG GET maxclients\r\n", b"CONFIG GET databases\r\n",
+    b"CONFIG GET proto-max-bulk-len\r\n", b"CONFIG GET protected-mode\r\n", b"CONFIG GET hz\r\n",
+    b"CONFIG RESETSTAT x\r\n", b"CONFIG REWRITE x\r\n", b"CONFIG FOO\r\n", b"SELECT\r\n",
+    b"SELECT -1\r\n", b"SELECT 1 2\r\n", b"SELECT 00\r\n", b"SELECT 1.0\r\n", b"SELECT 15\r\n",
+    b"HELLO 1\r\n", b"HELLO -1\r\n", b"HELLO 99999999999999999999\r\n", b"HELLO 2 AUTH\r\n",
+    b"HELLO 2 AUTH default\r\n", b"HELLO 2 SETNAME\r\n", b'HELLO 2 SETNAME "a b"\r\n',
+    b"HELLO 3 FOO bar\r\n", b"AUTH\r\n", b"AUTH x\r\n", b"AUTH a b c\r\n", b"PING a b\r\n",
+    b"PING a\r\n", b"ECHO\r\n", b"ECHO a b\r\n", b"SLOWLOG\r\n", b"SLOWLOG GET x\r\n",
+    b"SLOWLOG GET 1 2\r\n", b"SLOWLOG LEN x\r\n", b"SLOWLOG FOO\r\n", b"SLOWLOG GET -2\r\n",
+    b"COMMAND FOO\r\n", b"COMMAND COUNT x\r\n", b"COMMAND INFO nosuch\r\n",
+    b"COMMAND DOCS nosuch\r\n", b"TIME x\r\n", b"DBSIZE x\r\n", b"FLUSHDB x\r\n",
+    b"FLUSHALL SYNC x\r\n", b"INFO nosuch\r\n", b"SHUTDOWN FOO\r\n", b"SHUTDOWN SAVE NOSAVE\r\n",
+    b"SHUTDOWN ABORT\r\n", b"RESET x\r\n", b"MONITOR x\r\n",
+    b"CLIENT REPLY SKIP\r\nPING\r\nECHO x\r\n", b"CLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY ON\r\n",
+    b"PING\r\nQUIT\r\nPING\r\n", b"RESET\r\n",
+]
+
+
+@pytest.mark.parametrize("request_bytes", SAME_ANSWERS, ids=lambda b: b[:40].decode("latin-1"))
+def test_command_answers_match_redis(redis_port, saker_port, request_bytes):
+    assert exchange(saker_port, request_bytes) == exchange(redis_port, request_bytes)
