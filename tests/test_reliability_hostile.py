@@ -371,14 +371,30 @@ def test_hostile_traffic_never_breaks_healthy_connections(make_daemon):
     assert after - baseline < 10, (baseline, peak, after)
 
 
-@pytest.mark.parametrize("seconds", [scale(8, 60)])
+FUZZ_CONFIG = CONFIG + "client-output-buffer-limit normal 8mb 0 0\n"
+
+
+@pytest.mark.parametrize("seconds", [scale(10, 60)])
 def test_seeded_socket_fuzz_leaves_daemon_serving(make_daemon, seconds):
-    d = make_daemon(CONFIG)
-    park_and_free_largest_bulks(d.port)   # the baseline after a first peak, as above
-    baseline = rss_mb(d.pid)
-    stats = fuzz_socket.run(d.port, seed=1, seconds=seconds, connections=8, pid=d.pid)
-    print(fuzz_socket.summary(stats))
-    assert d.proc.poll() is None, d.output()
-    assert stats["connections"] > 50 and stats["pings_ok"] == stats["pings"] > 0, stats
-    wait_for(lambda: connected_clients(d.port) == 1, 10, "all fuzz connections to be freed")
-    assert rss_mb(d.pid) - baseline < 10, (baseline, rss_mb(d.pid))
+    """Two rounds of the same seeded fuzz: the daemon survives both, every
+    control PING is answered, and the second round does not leave memory
+    above the first round's peak.
+
+    The fuzz parks bulks of up to 4 MB and leaves replies unread (up to
+    the 8 MB output limit) on 8 connections at once, so RSS peaks near
+    100 MB; glibc keeps much of that for reuse after the connections are
+    gone (RSS after a round varies between ~60% and ~100% of the peak, run
+    to run). A leak grows from round to round; fragmentation does not.
+    """
+    d = make_daemon(FUZZ_CONFIG)
+    rounds = []
+    for _ in range(2):
+        stats = fuzz_socket.run(d.port, seed=1, seconds=seconds / 2, connections=8, pid=d.pid)
+        print(fuzz_socket.summary(stats))
+        assert d.proc.poll() is None, d.output()
+        assert stats["connections"] > 50 and stats["pings_ok"] == stats["pings"] > 0, stats
+        wait_for(lambda: connected_clients(d.port) == 1, 10, "all fuzz connections to be freed")
+        rounds.append((hwm_mb(d.pid), rss_mb(d.pid)))
+    (first_peak, _), (_, after) = rounds
+    print("rss: first round peak %.1f MB, after the second round %.1f MB" % (first_peak, after))
+    assert after < first_peak + 16, rounds
