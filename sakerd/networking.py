@@ -457,6 +457,11 @@ def _close_on_query_limit(c):
     free_client_async(c)
 
 
+# Flag sets tested once per command by process_input_buffer(), OR-ed once here.
+_CLOSING_FLAGS = CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP
+_SKIP_FLAGS = CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT
+
+
 def process_input_buffer(c):
     """Run every complete request in the client's query buffer (hot path)."""
     reader = c.reader
@@ -467,11 +472,11 @@ def process_input_buffer(c):
         for argv in cmds:
             # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP: no
             # command pipelined behind may run, nor grow the reply.
-            if c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
+            if c.flags & _CLOSING_FLAGS:
                 return
             process_command(c, argv)
             flags = c.flags
-            if flags & (CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT):
+            if flags & _SKIP_FLAGS:
                 # resetClient(): SKIP silenced the command just run; SKIP_NEXT
                 # (CLIENT REPLY SKIP) silences the next one.
                 c.flags = flags & ~(CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT) | (
