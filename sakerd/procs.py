@@ -183,14 +183,31 @@ def become_subreaper():
     return True
 
 
+def child_pids():
+    """Our children, zombies included, from /proc/<pid>/task/<tid>/children.
+
+    That file (Linux 3.5+, CONFIG_PROC_CHILDREN) lists each thread's
+    children directly; scanning every /proc entry instead costs one read
+    per process on the host, which each INFO would pay (about 1 ms per 50
+    processes, and a pipelined burst of INFO stalls every other client).
+    """
+    me = os.getpid()
+    try:
+        pids = []
+        for tid in os.listdir("/proc/%d/task" % me):
+            with open("/proc/%d/task/%s/children" % (me, tid), "rb") as f:
+                pids.extend(int(p) for p in f.read().split())
+        return pids
+    except OSError:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
 def count_zombies():
     """Children of ours in state Z, from /proc (should always be 0 between events)."""
     me = os.getpid()
     n = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = read_proc_stat(int(entry))
+    for pid in child_pids():
+        stat = read_proc_stat(pid)
         if stat is not None and stat[0] == "Z" and stat[1] == me:
             n += 1
     return n
