@@ -5,7 +5,8 @@ the process dies however it dies: the leftover file is stale by definition
 and the next start takes it over. Supervised programs lead their own
 sessions and outlive sakerd; the restarted sakerd must adopt them (by
 pidfile, or by the SAKERD_SUPERVISED marker in their environment) instead
-of starting second copies, and must still restart them when they die.
+of starting second copies, start afresh those that died meanwhile, and
+still restart adopted ones when they die.
 """
 
 import os
@@ -16,23 +17,26 @@ import pytest
 
 from soak.reliability import wait_for
 
-MARKER = b"SAKERD_SUPERVISED="
+# Each supervised program is a `sleep` with its own duration, so its copies
+# can be counted by command line, however sakerd recognises them.
+SLEEPS = {"withpid": b"1000", "nopid": b"1001", "envless": b"1002"}
 
 
 def marked_processes(name):
-    """Live pids whose environment carries the supervision marker of `name`."""
+    """Live pids running this program's `sleep`."""
+    want = b"sleep\0" + SLEEPS[name] + b"\0"
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open("/proc/%s/environ" % entry, "rb") as f:
-                env = f.read().split(b"\0")
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read()
             with open("/proc/%s/stat" % entry, "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and any(e.startswith(MARKER + name.encode() + b"@") for e in env):
+        if state != b"Z" and cmdline == want:
             pids.append(int(entry))
     return sorted(pids)
 
@@ -59,7 +63,7 @@ def hammer(client, stop, acked):
 @pytest.fixture
 def no_strays():
     yield
-    for name in ("withpid", "nopid"):
+    for name in SLEEPS:
         for pid in marked_processes(name):
             os.kill(pid, signal.SIGKILL)
 
@@ -72,12 +76,16 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
         'saker.supervise{name = "withpid", pidfile = "%s/withpid.pid", startsecs = 0.2,\n'
         '  cmd = {"sh", "-c", "echo $$ > %s/withpid.pid; exec sleep 1000"}}\n'
         'saker.supervise{name = "nopid", cmd = {"sleep", "1001"}, startsecs = 0.2,\n'
-        '  backoff_ms = 100}\n' % (node, node))
+        '  backoff_ms = 100}\n'
+        # env -i: no SAKERD_SUPERVISED marker survives; only the pidfile tells.
+        'saker.supervise{name = "envless", pidfile = "%s/envless.pid", startsecs = 0.2,\n'
+        '  cmd = {"env", "-i", "/bin/sh", "-c", "echo $$ > %s/envless.pid; exec sleep 1002"}}\n'
+        % (node, node, node, node))
     config = "pidfile %s\n" % pidfile
     d = make_daemon(config, subdir="node")
     r = d.client(protocol=2)
     before = {n: wait_for(lambda n=n: running_pid(r, n), 10, n + " running")
-              for n in ("withpid", "nopid")}
+              for n in SLEEPS}
 
     stop, acked = threading.Event(), []
     loaders = [threading.Thread(target=hammer, args=(d.client(protocol=2), stop, acked))
@@ -93,16 +101,25 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
     assert pidfile.read_text() == "%d\n" % d.pid
     assert {n: marked_processes(n) for n in before} == {n: [p] for n, p in before.items()}
 
+    # A survivor that dies while sakerd is down leaves a stale pidfile
+    # behind: that program is started afresh, not adopted.
+    os.kill(before["withpid"], signal.SIGKILL)
+    wait_for(lambda: not marked_processes("withpid"), 10, "withpid to die")
+
     log_size = os.path.getsize(d.logfile)
     d2 = make_daemon(config, subdir="node", port=d.port)
     r2 = d2.client(protocol=2)
     assert pidfile.read_text() == "%d\n" % d2.pid
     after = {n: wait_for(lambda n=n: running_pid(r2, n), 10, n + " running") for n in before}
-    assert after == before
-    assert {n: marked_processes(n) for n in before} == {n: [p] for n, p in before.items()}
+    assert after["nopid"] == before["nopid"]          # adopted by its marker
+    assert after["envless"] == before["envless"]      # adopted by its pidfile
+    assert after["withpid"] != before["withpid"]      # gone: started afresh
+    assert {n: marked_processes(n) for n in after} == {n: [p] for n, p in after.items()}
     new_log = d2.log()[log_size:]
-    for n, p in before.items():
-        assert "Process %s: adopting pid %d, left running by an earlier sakerd" % (n, p) in new_log
+    for n in ("nopid", "envless"):
+        assert "Process %s: adopting pid %d, left running by an earlier sakerd" % (
+            n, before[n]) in new_log
+    assert "Process withpid: adopting" not in new_log
     assert "Traceback" not in new_log and "# " not in new_log.replace("# Server", "")
 
     # An adopted program is not our child, yet its death is noticed and
@@ -115,5 +132,5 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
 
     # A clean stop stops the adopted program too.
     assert d2.stop() == 0
-    wait_for(lambda: not marked_processes("withpid") and not marked_processes("nopid"), 10,
+    wait_for(lambda: not any(marked_processes(n) for n in SLEEPS), 10,
              "supervised programs to stop with sakerd")
