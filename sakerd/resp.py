@@ -159,10 +159,22 @@ def repr_arg(s):
 # One hiredis Reader serves every connection: the server is single threaded
 # and take_canonical() leaves it empty, or replaces it when it is not.
 _hiredis_reader = hiredis.Reader()
-# hiredis allocates a list of the announced size as soon as it reads an
-# aggregate's header ('*3000000000' would ask for 24 GB): buffers that
-# announce 10000 items or more anywhere are left to the Python parser.
-_BIG_AGGREGATE = re.compile(rb"[*~>|%][0-9]{5}")
+# hiredis allocates a list of the announced size as soon as it reads the
+# header of an array, set, push or attribute ('*3000000000' asks for 24 GB,
+# which freeing or a GC pass then walks): buffers that may announce 10000
+# items or more anywhere are left to the Python parser. The search for '*'
+# has a literal prefix, which the re module scans for quickly; the other
+# three type bytes are rare in requests and only searched for when present.
+_BIG_ARRAY = re.compile(rb"\*[0-9]{5}")
+_BIG_AGGREGATE = re.compile(rb"[*~>|][0-9]{5}")
+
+
+def _may_announce_big_aggregate(buf):
+    if _BIG_ARRAY.search(buf) is not None:
+        return True
+    if buf.find(b"~") == buf.find(b">") == buf.find(b"|") == -1:
+        return False
+    return _BIG_AGGREGATE.search(buf) is not None
 
 
 def take_canonical(buf, out):
@@ -172,7 +184,7 @@ def take_canonical(buf, out):
     request the Python parser must read, or len(buf).
     """
     global _hiredis_reader
-    if _BIG_AGGREGATE.search(buf) is not None:
+    if _may_announce_big_aggregate(buf):
         return 0
     reader = _hiredis_reader
     reader.feed(buf)
