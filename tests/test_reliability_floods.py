@@ -114,10 +114,13 @@ def test_one_byte_per_second_clients_do_not_slow_others(make_daemon, slow, secon
     d = make_daemon()
     pinger = Pinger(d.port)
     base = pinger.sample(300)
-    request = b"PING\r\n" if seconds == 6 else multibulk(b"ECHO", b"s" * (seconds - 18))
-    if seconds != 6:
+    if seconds == 6:
+        request, reply = b"PING\r\n", b"+PONG\r\n"
+    else:
+        # *2 $4 ECHO $NN: 21 bytes of framing around a two-digit payload.
+        payload = b"s" * (seconds - 21)
+        request, reply = multibulk(b"ECHO", payload), b"$%d\r\n%s\r\n" % (len(payload), payload)
         assert len(request) == seconds
-    reply = b"+PONG\r\n" if seconds == 6 else b"$%d\r\n%s\r\n" % (seconds - 18, b"s" * (seconds - 18))
     conns = [UnitConn(d.port) for _ in range(slow)]
     wait_for(lambda: other_clients(d.port) == slow + 1, 30, "slow clients")
     loaded = []
