@@ -516,3 +516,24 @@ def test_an_address_that_cannot_be_bound_refuses_to_start(make_daemon):
     d = make_daemon("bind 127.0.0.1 192.0.2.1\n", wait=False)
     assert d.proc.wait(10) == 1
     assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.output()
+
+
+def test_writable_handler_only_while_the_socket_is_full(daemon):
+    admin = daemon.client(protocol=2)
+    slow = daemon.raw()
+    [slow_id] = exchange(slow, b"CLIENT ID\r\n")
+    payload = b"x" * 100000
+    reply = b"$100000\r\n" + payload + b"\r\n"
+    # 20 MB of replies, more than the kernel buffers hold; not read yet.
+    slow.send((b"*2\r\n$4\r\nECHO\r\n$100000\r\n" + payload + b"\r\n") * 200)
+
+    def slow_client():
+        return next(c for c in admin.client_list() if c["id"] == str(slow_id))
+    wait_for(lambda: slow_client()["events"] == "rw", what="the writable handler")
+    got = bytearray()
+    while len(got) < 200 * len(reply):
+        got += slow.sock.recv(1 << 20)
+    assert got == reply * 200
+    # Drained: the handler is gone and nothing is queued.
+    wait_for(lambda: slow_client()["events"] == "r" and slow_client()["omem"] == "0",
+             what="the handler removed")
