@@ -183,6 +183,4 @@ def run(config, path):
     if config.supervised in ("systemd", "auto"):
         notify_systemd("STATUS=Ready to accept connections\nREADY=1\n")
     server.el.main()
-    if config.supervised in ("systemd", "auto"):
-        notify_systemd("STOPPING=1\n")
     return server.exit_code

@@ -502,6 +502,11 @@ def prepare_for_shutdown_and_exit(code=0):
         # shutdown_asap): do it once.
         return
     log(LL_WARNING, "User requested shutdown...")
+    if server.config.supervised in ("systemd", "auto"):
+        # As Redis's prepareForShutdown: systemd learns it at once, before
+        # the shutdown handlers (stopping supervised processes) run.
+        from .main import notify_systemd
+        notify_systemd("STOPPING=1\n")
     close_listening_sockets()
     for handler in list(server.shutdown_handlers):
         try:
