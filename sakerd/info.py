@@ -211,13 +211,16 @@ def _render(title, rows):
 
 
 def gen_info(names):
-    """The INFO text for the requested section names (lower case)."""
-    if not names or names == ["default"]:
-        wanted = [n for n in ORDER if SECTIONS[n][2]]
-    elif "all" in names or "everything" in names:
+    """The INFO text for the requested section names (lower case).
+
+    As Redis's genInfoSectionDict: "default" adds the default sections to
+    any others named, "all" and "everything" give every section.
+    """
+    want = set(names or ["default"])
+    if "all" in want or "everything" in want:
         wanted = list(ORDER)
     else:
-        wanted = [n for n in ORDER if n in names]
+        wanted = [n for n in ORDER if n in want or "default" in want and SECTIONS[n][2]]
     parts = []
     for n in wanted:
         title, fn, _ = SECTIONS[n]

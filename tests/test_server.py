@@ -483,6 +483,8 @@ def test_info_sections(daemon):
                             r"failed_calls=0", full["Commandstats"]["cmdstat_echo"])
     two = parse_info(exchange(c, b"INFO cpu SERVER\r\n")[0])
     assert list(two) == ["Server", "CPU"]
+    more = parse_info(exchange(c, b"INFO default commandstats\r\n")[0])
+    assert set(more) == set(default) | {"Commandstats"}
     assert exchange(c, b"INFO nosuchsection\r\n") == [b""]
     assert exchange(c, b"INFO commandstats\r\n")[0].startswith(b"# Commandstats\r\ncmdstat_")
 
