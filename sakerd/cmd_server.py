@@ -422,7 +422,7 @@ def config_get_command(c):
     pairs = configmod.config_get(server.config, pats)
     c.add_reply_map_len(len(pairs))
     for name, value in pairs:
-        d = configmod.BY_NAME.get(name)
+        d = configmod.BY_NAME.get(name.lower())
         if d is not None and d.sensitive and value:
             # A secret is never shown, even to an authenticated client.
             value = "(redacted)"

@@ -17,6 +17,7 @@ import os
 import re
 
 from .resp import split_args, string2ll
+from .util import string_match
 
 MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
                 "g": 1000 ** 3, "gb": 1024 ** 3}
@@ -335,13 +336,20 @@ def config_get(config, patterns):
                 seen.add(name)
                 out.append((name, value))
     for pat in patterns:
-        pat = pat.lower()
+        # As Redis's CONFIG GET: a glob matches with stringmatch() rules,
+        # case-insensitively; a plain name is answered as the client spelt it.
+        glob = any(ch in pat for ch in "[*?")
         for d in DIRECTIVES:
-            if d.name in seen or not fnmatch.fnmatchcase(d.name, pat):
+            if d.name in seen:
+                continue
+            if glob:
+                if not string_match(pat.encode(), d.name.encode(), nocase=True):
+                    continue
+            elif pat.lower() != d.name:
                 continue
             seen.add(d.name)
             v = getattr(config, d.attr)
-            out.append((d.name, d.format(v)))
+            out.append((d.name if glob else pat, d.format(v)))
     return out
 
 

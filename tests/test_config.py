@@ -227,6 +227,10 @@ def test_config_get_glob_and_several_patterns(daemon):
     assert c.read_reply() == [b"hz", b"10", b"databases", b"16"]
     c.send(b"CONFIG GET nothing-matches-*\r\n")
     assert c.read_reply() == []
+    # A plain name is answered as spelt; a secret is never shown, however spelt.
+    c.send(b"CONFIG SET requirepass pw\r\nAUTH pw\r\nCONFIG GET REQUIREPASS MaxClients\r\n")
+    assert [c.read_reply() for _ in range(3)] == [
+        b"OK", b"OK", [b"REQUIREPASS", b"(redacted)", b"MaxClients", b"10000"]]
     c.send(b"CONFIG GET client-output-buffer-limit\r\n")
     assert c.read_reply() == [b"client-output-buffer-limit",
                               b"normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"]
