@@ -218,7 +218,7 @@ def test_sighup_reopens_the_log_file_at_once(make_daemon):
         start = time.monotonic()
         os.kill(d.pid, signal.SIGHUP)
         wait_for(lambda: os.path.exists(d.logfile), what="a new log file")
-        assert time.monotonic() - start < 0.3
+        assert time.monotonic() - start < 0.5   # the cron (hz 1) would take up to 1 s
         assert "Received SIGHUP" in open("%s.%d" % (d.logfile, i)).read()
     r.config_set("loglevel", "verbose")  # logs a NOTICE line
     wait_for(lambda: "CONFIG SET loglevel changed" in d.log(), what="a line in the new file")
