@@ -355,18 +355,22 @@ def _command_info(cmd):
     return b"".join(parts)
 
 
-def _command_docs(cmd):
+def _map_len(n, resp):
+    """A map header: *2n in RESP2, %n in RESP3 (COMMAND DOCS is all maps)."""
+    return b"*%d\r\n" % (n * 2) if resp == 2 else b"%%%d\r\n" % n
+
+
+def _command_docs(cmd, resp):
     summary = (cmd.summary or cmd.fullname).encode()
     fields = [b"summary", summary, b"since", b"1.0.0", b"group", cmd.group.encode()]
     subs = list((cmd.subcommands or {}).values())
-    n = len(fields) // 2 + (1 if subs else 0)
-    parts = [b"*%d\r\n" % (n * 2)]
+    parts = [_map_len(len(fields) // 2 + (1 if subs else 0), resp)]
     parts.extend(b"$%d\r\n%s\r\n" % (len(x), x) for x in fields)
     if subs:
-        parts.append(b"$11\r\nsubcommands\r\n*%d\r\n" % (len(subs) * 2))
+        parts.append(b"$11\r\nsubcommands\r\n" + _map_len(len(subs), resp))
         for s in subs:
             parts.append(b"$%d\r\n%s\r\n" % (len(s.fullname), s.fullname.encode()))
-            parts.append(_command_docs(s))
+            parts.append(_command_docs(s, resp))
     return b"".join(parts)
 
 
@@ -399,10 +403,10 @@ def command_docs_command(c):
     names = c.argv[2:]
     cmds = _all_commands() if not names else \
         [server.commands[n.lower()] for n in names if n.lower() in server.commands]
-    out = [b"*%d\r\n" % (len(cmds) * 2)]
+    out = [_map_len(len(cmds), c.resp)]
     for cmd in cmds:
         out.append(b"$%d\r\n%s\r\n" % (len(cmd.name), cmd.name.encode()))
-        out.append(_command_docs(cmd))
+        out.append(_command_docs(cmd, c.resp))
     c.add_reply(b"".join(out))
 
 

@@ -9,6 +9,7 @@ replies, protocol error texts, and where the connection is dropped.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -128,3 +129,20 @@ SAME_ANSWERS = [
 @pytest.mark.parametrize("request_bytes", SAME_ANSWERS, ids=lambda b: b[:40].decode("latin-1"))
 def test_command_answers_match_redis(redis_port, saker_port, request_bytes):
     assert exchange(saker_port, request_bytes) == exchange(redis_port, request_bytes)
+
+
+RESP3_SAME = [
+    b"CLIENT GETNAME\r\n", b"CONFIG GET maxclients\r\n", b"CONFIG GET nosuch\r\n",
+    b"COMMAND INFO nosuch\r\n", b"COMMAND DOCS nosuch\r\n", b"INFO nosuch\r\n",
+    b"CLIENT LIST TYPE pubsub\r\n", b"SLOWLOG GET 0\r\n", b"ECHO x\r\nPING\r\nPING x\r\n",
+    b"RESET\r\nCLIENT GETNAME\r\n", b"HELLO 2\r\nCLIENT GETNAME\r\n", b"CLIENT KILL ID 999999\r\n",
+]
+
+
+@pytest.mark.parametrize("request_bytes", RESP3_SAME, ids=lambda b: b[:40].decode("latin-1"))
+def test_resp3_answers_match_redis(redis_port, saker_port, request_bytes):
+    def answer(port):
+        # The client id in HELLO's map differs between the servers.
+        return re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"<id>",
+                      exchange(port, b"HELLO 3\r\n" + request_bytes))
+    assert answer(saker_port) == answer(redis_port)
