@@ -92,16 +92,27 @@ def unix_server(path, perm, backlog):
     return sock, None
 
 
+def _family_of(addr):
+    """The address family of an accepted peer, from the shape of its address."""
+    if isinstance(addr, tuple):
+        return socket.AF_INET6 if len(addr) == 4 else socket.AF_INET
+    return socket.AF_UNIX
+
+
 def _generic_accept(sock):
     while True:
         try:
-            conn, addr = sock.accept()
+            # socket.accept() would read sock.family and sock.type, each
+            # converted to an enum member: ~1.5 us per connection, a tenth
+            # of the accept path. _accept() is what it calls underneath.
+            fd, addr = sock._accept()
         except InterruptedError:
             continue
         except OSError as e:
             if e.errno in _AGAIN_ERRNOS:
                 return None, None, ANET_AGAIN
             return None, None, "accept: %s" % (e.strerror or e)
+        conn = socket.socket(_family_of(addr), socket.SOCK_STREAM, 0, fd)
         conn.setblocking(False)
         return conn, addr, None
 
@@ -156,13 +167,14 @@ def fd_to_string(sock, local):
     Unix sockets are "/unixsocket:0" both ways, as in Redis 7.0's
     anetFdToString (an accepted unix peer has no name of its own).
     """
-    if sock.family == socket.AF_UNIX:
-        return "/unixsocket:0"
     try:
         addr = sock.getsockname() if local else sock.getpeername()
     except OSError:
-        return "?:0"
-    return format_addr(addr[0], addr[1])
+        return "/unixsocket:0" if sock.family == socket.AF_UNIX else "?:0"
+    # Only inet addresses are tuples (sock.family would cost an enum lookup).
+    if isinstance(addr, tuple):
+        return format_addr(addr[0], addr[1])
+    return "/unixsocket:0"
 
 
 def port_holder(port):
