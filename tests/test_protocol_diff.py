@@ -8,9 +8,7 @@ down, and everything up to the server's close is compared byte for byte:
 replies, protocol error texts, and where the connection is dropped.
 """
 
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
