@@ -16,8 +16,8 @@ then runs the same workloads against each, the servers taking turns
   get, incr, lpush, lrange_100 (LRANGE mylist 0 99 on a prefilled list). -n
   is calibrated per server and test so that each run lasts >= --seconds;
 * churn: redis-benchmark -k 0 (a new connection per PING), conns/s;
-* fanout: 1 publisher (redis-benchmark -c 1 -P 16 PUBLISH) and 10
-  subscribers (raw sockets read by this process), delivered messages/s;
+* fanout: bench/fanout.py's round, 1 publisher (batches of 100 PUBLISH of
+  100 bytes, 4 batches in flight) and 10 subscribers, delivered messages/s;
 * idle: CPU share over --idle-seconds right after start, RSS at start.
 
 Facts it relies on: /proc/PID/stat fields 14 and 15 (utime, stime, in clock
@@ -38,7 +38,6 @@ import io
 import json
 import os
 import platform
-import selectors
 import shutil
 import signal
 import socket
@@ -50,16 +49,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import fanout  # noqa: E402  (bench/fanout.py: the fan-out workload)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 SERVERS = ("sakerd", "redis", "uvloop")
 RB_TESTS = ("ping_mbulk", "set", "get", "incr", "lpush", "lrange_100")
-FANOUT_SUBSCRIBERS = 10
-FANOUT_CHANNEL = b"fanout"
-FANOUT_PAYLOAD = b"m" * 16
-FANOUT_FRAME = b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
-    len(FANOUT_CHANNEL), FANOUT_CHANNEL, len(FANOUT_PAYLOAD), FANOUT_PAYLOAD)
 
 
 # ---- processes ----------------------------------------------------------
@@ -223,77 +219,11 @@ def run_rb(srv, test, pipeline, n):
     return {"ops": rps, "n": n, "cpu": cpu, "wall": wall}
 
 
-def fanout_subscribe(port, count):
-    """Open `count` subscribers to FANOUT_CHANNEL; return the sockets."""
-    socks = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(FANOUT_CHANNEL), FANOUT_CHANNEL))
-        confirm = b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (
-            len(FANOUT_CHANNEL), FANOUT_CHANNEL)
-        got = b""
-        while len(got) < len(confirm):
-            chunk = s.recv(len(confirm) - len(got))
-            if not chunk:
-                raise RuntimeError("subscriber closed during SUBSCRIBE")
-            got += chunk
-        if got != confirm:
-            raise RuntimeError("unexpected SUBSCRIBE reply %r" % got)
-        s.setblocking(False)
-        socks.append(s)
-    return socks
-
-
-def fanout(port, n, timeout):
-    """1 publisher, 10 subscribers: delivered messages per second.
-
-    The publisher is redis-benchmark (-c 1 -P 16, PUBLISH). Every delivered
-    message is the same frame, so subscribers only count bytes; the clock
-    stops when the last subscriber has received all n messages.
-    """
-    socks = fanout_subscribe(port, FANOUT_SUBSCRIBERS)
-    expect = n * len(FANOUT_FRAME)
-    received = dict.fromkeys(socks, 0)
-    sel = selectors.DefaultSelector()
-    for s in socks:
-        sel.register(s, selectors.EVENT_READ)
-    cmd = ["redis-benchmark", "-p", str(port), "-c", "1", "-P", "16", "-n", str(n), "-q",
-           "publish", FANOUT_CHANNEL.decode(), FANOUT_PAYLOAD.decode()]
-    t0 = time.perf_counter()
-    pub = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    done = 0
-    deadline = time.monotonic() + timeout
-    buf = bytearray(1 << 20)
-    try:
-        while done < len(socks) and time.monotonic() < deadline:
-            for key, _ in sel.select(1.0):
-                s = key.fileobj
-                k = s.recv_into(buf)
-                if k == 0:
-                    raise RuntimeError("subscriber disconnected by the server")
-                received[s] += k
-                if received[s] >= expect:
-                    sel.unregister(s)
-                    done += 1
-        elapsed = time.perf_counter() - t0
-        pub.wait(timeout)
-    finally:
-        if pub.poll() is None:
-            pub.kill()
-            pub.wait()
-        sel.close()
-        for s in socks:
-            s.close()
-    delivered = sum(received.values()) // len(FANOUT_FRAME)
-    if done < len(socks):
-        raise RuntimeError("fan-out timed out: %d of %d messages delivered" %
-                           (delivered, n * len(socks)))
-    return delivered / elapsed
-
-
 def run_fanout(srv, n):
-    rate, cpu, wall = measure(srv, lambda: fanout(srv.port, n, 120 + n / 1000.0))
-    return {"ops": rate, "n": n * FANOUT_SUBSCRIBERS, "cpu": cpu, "wall": wall}
+    """bench/fanout.py's round: 1 publisher, 10 subscribers, delivered msg/s."""
+    rate, cpu, wall = measure(srv, lambda: fanout.fanout_round(srv.port, n,
+                                                               timeout=120 + n / 1000.0))
+    return {"ops": rate, "n": n * fanout.SUBSCRIBERS, "cpu": cpu, "wall": wall}
 
 
 def run_workload(srv, workload, n):
@@ -334,7 +264,7 @@ def calibrated_n(result, seconds, workload):
     """Requests for a run of `seconds` at the rate of a probe run."""
     rate = result["ops"]
     if workload == "fanout":
-        rate /= FANOUT_SUBSCRIBERS
+        rate /= fanout.SUBSCRIBERS
     n = int(rate * seconds * 1.15)
     return max(n, 1000)
 

@@ -13,8 +13,8 @@ written to be as fast as a Python server of the protocol can reasonably be:
 
 It implements just what the benchmark workloads send (PING, ECHO, SET, GET,
 INCR, DEL, LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, MSET, PUBLISH, SUBSCRIBE,
-FLUSHALL, CONFIG, QUIT) and no more: no expiry, no inline requests (hiredis
-cannot parse them), no databases.
+FLUSHALL, CONFIG, QUIT) and no more: no expiry, inline requests only as
+whole lines, no databases.
 
 Run: python bench/uvloop_server.py --port 7390
 """
@@ -274,20 +274,44 @@ class RespProtocol(asyncio.Protocol):
                     del channels[ch]
         self.channels = set()
 
+    def dispatch(self, argv, out):
+        fn = COMMANDS.get(argv[0])
+        if fn is None:
+            fn = COMMANDS.get(argv[0].lower())
+        if fn is None:
+            out.append(b"-ERR unknown command '%s'\r\n" % argv[0][:128])
+        else:
+            out.append(fn(self, argv))
+
     def data_received(self, chunk):
+        out = []
+        if chunk[:1] != b"*" and not self.reader.has_data():
+            # Inline commands (SUBSCRIBE ch from bench/fanout.py): whole
+            # lines only, which is all the benchmarks send.
+            for line in chunk.split(b"\n"):
+                argv = line.split()
+                if argv:
+                    self.dispatch(argv, out)
+        else:
+            self.parse_multibulk(chunk, out)
+        if out:
+            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        if dirty:
+            flush_subscribers()
+        if self.closing:
+            self.transport.close()
+
+    def parse_multibulk(self, chunk, out):
         reader = self.reader
         reader.feed(chunk)
         gets = reader.gets
         commands = COMMANDS
-        out = []
         try:
             argv = gets()
             while argv is not False:
                 fn = commands.get(argv[0])
                 if fn is None:
-                    fn = commands.get(argv[0].lower())
-                if fn is None:
-                    out.append(b"-ERR unknown command '%s'\r\n" % argv[0][:128])
+                    self.dispatch(argv, out)
                 else:
                     out.append(fn(self, argv))
                 if self.closing:
@@ -296,12 +320,6 @@ class RespProtocol(asyncio.Protocol):
         except hiredis.ProtocolError:
             out.append(b"-ERR Protocol error\r\n")
             self.closing = True
-        if out:
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
-        if dirty:
-            flush_subscribers()
-        if self.closing:
-            self.transport.close()
 
 
 def main():
