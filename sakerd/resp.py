@@ -169,31 +169,31 @@ _BIG_ARRAY = re.compile(rb"\*[0-9]{5}")
 _BIG_AGGREGATE = re.compile(rb"[*~>|][0-9]{5}")
 
 
-def _may_announce_big_aggregate(buf):
-    if len(buf) < 128:
+def _may_announce_big_aggregate(buf, pos):
+    if len(buf) - pos < 128:
         # A request or two: one pass of the character class costs less
         # than three finds.
-        return _BIG_AGGREGATE.search(buf) is not None
-    if _BIG_ARRAY.search(buf) is not None:
+        return _BIG_AGGREGATE.search(buf, pos) is not None
+    if _BIG_ARRAY.search(buf, pos) is not None:
         return True
-    if buf.find(b"~") == buf.find(b">") == buf.find(b"|") == -1:
+    if buf.find(b"~", pos) == buf.find(b">", pos) == buf.find(b"|", pos) == -1:
         return False
-    return _BIG_AGGREGATE.search(buf) is not None
+    return _BIG_AGGREGATE.search(buf, pos) is not None
 
 
-def take_canonical(buf, out):
-    """Append buf's leading canonical multibulk requests to out (hot path).
+def take_canonical(buf, pos, out):
+    """Append the canonical multibulk requests at buf[pos:] to out (hot path).
 
-    Returns the position after the last one taken: the first byte of a
-    request the Python parser must read, or len(buf).
+    pos is the first byte of a request. Returns the position after the last
+    request taken: the first byte of one the Python parser must read, or
+    len(buf).
     """
     global _hiredis_reader
-    if _may_announce_big_aggregate(buf):
-        return 0
+    if _may_announce_big_aggregate(buf, pos):
+        return pos
     reader = _hiredis_reader
-    reader.feed(buf)
+    reader.feed(buf, pos)
     gets = reader.gets
-    pos = 0
     try:
         argv = gets()
         while argv is not False:
@@ -289,15 +289,17 @@ class RequestReader:
         pos = self.pos
         end = len(buf)
         out = []
-        if pos == 0 and end and buf[0] == 42 and self.argv is None and not auth_required \
-                and end <= self.max_bulk_len and self.error is None:
-            pos = take_canonical(buf, out)
-            if pos == end:
-                self.buf = b""
-                return out
+        # hiredis gets one go per call, at the first request boundary: at
+        # once, or after the Python loop has finished a request that came
+        # in pieces (a pipeline larger than one read).
+        fast = not auth_required and end <= self.max_bulk_len
         while pos < end and self.error is None:
             argv = self.argv
             if argv is None:
+                if fast and buf[pos] == 42:
+                    fast = False
+                    pos = take_canonical(buf, pos, out)
+                    continue
                 if buf[pos] != 42:  # not '*': an inline request
                     pos = self._parse_inline(buf, pos, end, out)
                     if pos < 0:
