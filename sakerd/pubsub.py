@@ -32,7 +32,7 @@ SPUBLISH) is not provided, so PUBSUB HELP lists no SHARD* subcommands.
 """
 
 from . import log as logmod
-from .networking import CLIENT_PUBSUB
+from .networking import CLIENT_NO_REPLY_MASK, CLIENT_PUBSUB
 from .server import server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING, CMD_STALE
 from .util import string_match
 
@@ -153,7 +153,12 @@ def publish(channel, message, out_of_band=False):
         tail = _bulk(channel) + _bulk(message)
         frame2 = b"*3\r\n$7\r\nmessage\r\n" + tail
         frame3 = None
-        for c in list(subs):
+        # Both frames have the same length: the room a buffer must have left
+        # under the output-limit check for the inlined add_reply() below.
+        limit = server.obuf_check_threshold - len(frame2)
+        subs = list(subs)
+        receivers += len(subs)
+        for c in subs:
             if c.resp == 2:
                 frame = frame2
             else:
@@ -163,8 +168,14 @@ def publish(channel, message, out_of_band=False):
             if c is running and (out_of_band or server.deferred_pushes):
                 server.deferred_pushes.append((c, frame))
             else:
-                c.add_reply(frame)
-            receivers += 1
+                # Client.add_reply() inlined for the common case of a fan-out
+                # (this loop is its hot path): replies already queued, none
+                # suppressed, still under the limit check after this frame.
+                buf = c.buf
+                if buf and not c.flags & CLIENT_NO_REPLY_MASK and len(buf) <= limit:
+                    buf += frame
+                else:
+                    c.add_reply(frame)
     if server.pubsub_patterns:
         for pattern, clients in list(server.pubsub_patterns.items()):
             if not string_match(pattern, channel):
