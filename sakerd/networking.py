@@ -446,7 +446,9 @@ def read_query_from_client(el, fd, c, mask):
         # No reply left to wait for (CLIENT REPLY OFF, then QUIT): the
         # writer would never see this client, so close it from here.
         free_client_async(c)
-    elif c.sock is not None and reader.pending() > server.config.client_query_buffer_limit:
+    elif (reader.buf or reader.argv is not None) and c.sock is not None and \
+            reader.pending() > server.config.client_query_buffer_limit:
+        # (Nothing is pending unless bytes or a partial request remain.)
         _close_on_query_limit(c)
 
 
