@@ -79,6 +79,20 @@ def check_paths(config):
     return problems
 
 
+def check_log_file(config):
+    """As Redis's config loader: a logfile that cannot be opened for
+    appending refuses the start (instead of logging nowhere)."""
+    if not config.logfile:
+        return []
+    path = config.resolve_path(config.logfile)
+    try:
+        open(path, "a").close()
+    except OSError as e:
+        where = config.origin.get("logfile", config.config_file or "(defaults)")
+        return ["%s: Can't open the log file %s: %s" % (where, path, e.strerror)]
+    return []
+
+
 def notify_systemd(state):
     """sd_notify() without libsystemd: one datagram to $NOTIFY_SOCKET."""
     path = os.environ.get("NOTIFY_SOCKET")
@@ -129,6 +143,8 @@ def main(argv=None):
     if testing:
         return test_config(path, overrides)
     config, errors = configmod.load_server_config(path, overrides)
+    if not errors:
+        errors = check_log_file(config)
     if errors:
         print("\n*** FATAL CONFIG FILE ERROR (sakerd %s) ***" % __version__, file=sys.stderr)
         for e in errors:

@@ -357,3 +357,12 @@ def test_config_resetstat_zeroes_the_counters(daemon):
     assert r.info("errorstats") == {}
     # The slow log is not a statistic: SLOWLOG RESET clears it, not RESETSTAT.
     assert any(e["command"] == b"ECHO x" for e in r.slowlog_get(-1))
+
+
+def test_a_log_file_that_cannot_be_opened_refuses_to_start(tmp_path):
+    conf = tmp_path / "log.conf"
+    conf.write_text("port 0\n\nlogfile %s\n" % (tmp_path / "missing-dir" / "x.log"))
+    r = sakerd("-c", str(conf))
+    assert r.returncode == 1
+    assert "%s:3: Can't open the log file %s: No such file or directory" % (
+        conf, tmp_path / "missing-dir" / "x.log") in r.stderr, r.stderr
