@@ -249,9 +249,6 @@ class Server:
 
     def call(self, c, cmd):
         """Run cmd for c with stats, slowlog and MONITOR feed (hot path)."""
-        if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
-            from .networking import monitor_feed
-            monitor_feed(c, c.argv)
         errors = self.stat_total_error_replies
         prev = self.current_client
         self.current_client = c
@@ -264,6 +261,10 @@ class Server:
             self._command_crashed(c, cmd, e)
         finally:
             self.current_client = prev
+        if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
+            # After the command, as Redis 7: SELECT shows the new db.
+            from .networking import monitor_feed
+            monitor_feed(c, c.argv)
         if self.deferred_pushes:
             from .pubsub import flush_deferred_pushes
             flush_deferred_pushes()
