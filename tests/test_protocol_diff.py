@@ -144,3 +144,24 @@ def test_resp3_answers_match_redis(redis_port, saker_port, request_bytes):
         return re.sub(rb"\$2\r\nid\r\n:\d+\r\n", b"<id>",
                       exchange(port, b"HELLO 3\r\n" + request_bytes))
     assert answer(saker_port) == answer(redis_port)
+
+
+def monitor_lines(port, commands):
+    """What a MONITOR client sees while another client runs commands,
+    with the timestamp and the client's port masked."""
+    mon = socket.create_connection(("127.0.0.1", port), timeout=10)
+    mon.sendall(b"MONITOR\r\n")
+    assert mon.recv(5) == b"+OK\r\n"
+    exchange(port, commands + b"PING END\r\n")
+    out = b""
+    while not out.endswith(b'"PING" "END"\r\n'):
+        out += mon.recv(65536)
+    mon.close()
+    return re.sub(rb"\+\d+\.\d{6} \[(\d+) 127\.0\.0\.1:\d+\]", rb"+T [\1 addr]", out)
+
+
+def test_monitor_output_matches_redis(redis_port, saker_port):
+    commands = (b'SELECT 3\r\nECHO "a\\x00b\\xff\\"\\\\ c"\r\nAUTH x y\r\nCLIENT SETNAME q\r\n'
+                b"CONFIG GET hz\r\nHELLO 2 AUTH default x\r\n*1\r\n$4\r\nPING\r\n"
+                b"SLOWLOG LEN\r\nNOSUCH x\r\nECHO\r\nRESET\r\n")
+    assert monitor_lines(saker_port, commands) == monitor_lines(redis_port, commands)

@@ -316,7 +316,7 @@ def test_monitor_shows_commands_in_redis_format_with_secrets_redacted(make_daemo
     assert all(lines), lines
     assert [(m.group(1), m.group(2)) for m in lines] == [
         (b"0", b'"AUTH" "(redacted)"'),
-        (b"0", b'"SELECT" "2"'),
+        (b"2", b'"SELECT" "2"'),     # fed after it ran, as Redis does
         (b"2", b'"ECHO" "a b\\n\\x01"'),
         # CONFIG is an admin command: not shown.
         (b"2", b'"HELLO" "2" "AUTH" "(redacted)" "(redacted)"'),
