@@ -192,10 +192,10 @@ def run(config, path):
         if server.pidfile is not None:
             server.pidfile.remove()
         return 1
-    addrs = ", ".join("%s:%d" % (a.lstrip("-"), config.port) for a in config.bind) \
-        if config.port else ""
-    log(LL_NOTICE, "Ready to accept connections on %s%s", addrs,
-        (" and unix socket %s" % config.unixsocket) if config.unixsocket else "")
+    where = ["%s:%d" % (a.lstrip("-"), config.port) for a in config.bind] if config.port else []
+    if config.unixsocket:
+        where.append("unix socket %s" % config.unixsocket)
+    log(LL_NOTICE, "Ready to accept connections on %s", ", ".join(where) or "nothing (port 0)")
     if config.supervised in ("systemd", "auto"):
         notify_systemd("STATUS=Ready to accept connections\nREADY=1\n")
     server.el.main()
