@@ -368,3 +368,37 @@ def test_prometheus_redis_exporter_scrapes_sakerd(make_daemon):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_low_ulimit_lowers_maxclients_with_a_warning(tmp_path):
+    port = free_port()
+    conf = tmp_path / "l.conf"
+    log = tmp_path / "l.log"
+    conf.write_text("port %d\nlogfile %s\n" % (port, log))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
+                            cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)))
+    conns = []
+    try:
+        r = redis.Redis(port=port, protocol=2, socket_timeout=5,
+                        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 50),
+                        retry_on_error=[redis.ConnectionError])
+        assert r.config_get("maxclients") == {"maxclients": "68"}    # 100 - 32 reserved
+        assert ("You requested maxclients of 10000 requiring at least 10032 max file "
+                "descriptors.") in log.read_text()
+        assert "maxclients has been reduced to 68 to compensate for low ulimit." in log.read_text()
+        for _ in range(67):          # 67 + redis-py's connection = 68
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"PING\r\n")
+            assert s.recv(7) == b"+PONG\r\n"
+            conns.append(s)
+        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert extra.recv(100) == b"-ERR max number of clients reached\r\n"
+        extra.close()
+        r.close()
+    finally:
+        for s in conns:
+            s.close()
+        proc.terminate()
+        assert proc.wait(5) == 0
