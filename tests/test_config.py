@@ -43,7 +43,9 @@ def test_example_config_documents_and_sets_every_directive():
         assert re.search(r"^#? ?%s( |$)" % re.escape(d.name), text, re.M), d.name
     # The quick-start values.
     assert config.port == 7379 and config.bind == ["127.0.0.1"]
-    assert config.logfile == "" and config.scripts_dir == "scripts"
+    assert config.logfile == "" and config.scripts_dir == "../scripts"
+    # ...which is the repository's plugins directory.
+    assert os.path.samefile(config.resolve_path(config.scripts_dir), os.path.join(ROOT, "scripts"))
 
 
 def test_example_config_passes_test_config():
