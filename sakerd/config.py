@@ -252,7 +252,7 @@ class Config:
         """Paths in the config file are relative to the file's directory."""
         if p is None or os.path.isabs(p):
             return p
-        return os.path.join(self.config_dir, p)
+        return os.path.normpath(os.path.join(self.config_dir, p))
 
 
 def _decode(b):
