@@ -229,7 +229,6 @@ def run_fanout(srv, n):
 def run_workload(srv, workload, n):
     kind, _, arg = workload.partition(":")
     if kind == "churn":
-        prepare_workload(srv, "churn")
         rps, cpu, wall = measure(srv, lambda: redis_benchmark(
             srv.port, rb_args("churn", 1, n), 120 + n / 100.0))
         return {"ops": rps, "n": n, "cpu": cpu, "wall": wall}
@@ -560,6 +559,20 @@ def report(results, args, names, wls, elapsed):
     return "\n".join(lines) + "\n"
 
 
+NOTES_MARKER = "<!-- Notes below this line are kept when bench/run.py rewrites the file. -->"
+
+
+def kept_notes(path):
+    """The hand-written part of an existing report (profiles, analysis)."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    i = old.find(NOTES_MARKER)
+    return "\n" + old[i:] if i >= 0 else ""
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Benchmark sakerd against redis-server and a "
                                  "uvloop peer (see the module docstring).")
@@ -606,7 +619,7 @@ def main(argv=None):
         sys.stdout.write(text)
     else:
         with open(args.out, "w") as f:
-            f.write(text)
+            f.write(text + kept_notes(args.out))
         print("wrote %s" % args.out, file=sys.stderr)
     return 0
 
