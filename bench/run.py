@@ -618,8 +618,9 @@ def main(argv=None):
     if args.out == "-":
         sys.stdout.write(text)
     else:
+        notes = kept_notes(args.out)  # before open() empties the file
         with open(args.out, "w") as f:
-            f.write(text + kept_notes(args.out))
+            f.write(text + notes)
         print("wrote %s" % args.out, file=sys.stderr)
     return 0
 
