@@ -323,6 +323,11 @@ class EventLoop:
             mask |= AE_BARRIER
         self.api.del_event(fd, fe.mask, mask)
         fe.mask &= ~mask
+        if fe.mask == AE_NONE:
+            # In C these are dangling pointers; in Python they would keep the
+            # handler's object (a freed client with its buffers) alive until
+            # the descriptor number happens to be reused.
+            fe.rfile_proc = fe.wfile_proc = fe.client_data = None
         if fd == self.maxfd and fe.mask == AE_NONE:
             # Update the max fd
             j = self.maxfd - 1

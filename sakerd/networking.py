@@ -368,6 +368,9 @@ def unlink_client(c):
         pass
     c.sock = None
     c.send = None
+    # Whoever still holds the client object must not hold its buffers.
+    c.reader.reset()
+    c.buf = bytearray()
     if c.flags & CLIENT_PENDING_WRITE:
         c.flags &= ~CLIENT_PENDING_WRITE
         try:

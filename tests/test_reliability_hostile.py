@@ -376,25 +376,28 @@ FUZZ_CONFIG = CONFIG + "client-output-buffer-limit normal 8mb 0 0\n"
 
 @pytest.mark.parametrize("seconds", [scale(10, 60)])
 def test_seeded_socket_fuzz_leaves_daemon_serving(make_daemon, seconds):
-    """Two rounds of the same seeded fuzz: the daemon survives both, every
-    control PING is answered, and the second round does not leave memory
-    above the first round's peak.
+    """Three rounds of the same seeded fuzz: the daemon survives them, every
+    control PING is answered, and once every fuzz connection is gone memory
+    is back within a fixed bound of a fresh process, round after round.
 
-    The fuzz parks bulks of up to 4 MB and leaves replies unread (up to
-    the 8 MB output limit) on 8 connections at once, so RSS peaks near
-    100 MB; glibc keeps much of that for reuse after the connections are
-    gone (RSS after a round varies between ~60% and ~100% of the peak, run
-    to run). A leak grows from round to round; fragmentation does not.
+    The fuzz parks bulks of up to 4 MB and leaves replies unread (up to the
+    8 MB output limit) on 8 connections at once, so RSS peaks near 100 MB
+    while a round runs. Rounds are time-bounded, so how much is in flight
+    at the peak varies run to run; what must not vary is what is left when
+    the connections are closed. A freed client kept alive by a stale
+    reference (the bug this test found: the event loop's slot for the
+    descriptor held the client and its parked chunks) left 130-250 MB.
     """
     d = make_daemon(FUZZ_CONFIG)
-    rounds = []
-    for _ in range(2):
-        stats = fuzz_socket.run(d.port, seed=1, seconds=seconds / 2, connections=8, pid=d.pid)
+    start = rss_mb(d.pid)
+    after = []
+    for _ in range(3):
+        stats = fuzz_socket.run(d.port, seed=1, seconds=seconds / 3, connections=8, pid=d.pid)
         print(fuzz_socket.summary(stats))
         assert d.proc.poll() is None, d.output()
         assert stats["connections"] > 50 and stats["pings_ok"] == stats["pings"] > 0, stats
         wait_for(lambda: connected_clients(d.port) == 1, 10, "all fuzz connections to be freed")
-        rounds.append((hwm_mb(d.pid), rss_mb(d.pid)))
-    (first_peak, _), (_, after) = rounds
-    print("rss: first round peak %.1f MB, after the second round %.1f MB" % (first_peak, after))
-    assert after < first_peak + 16, rounds
+        after.append(rss_mb(d.pid))
+    print("rss: fresh %.1f MB, after each round %s MB, peak %.1f MB" % (start, after, hwm_mb(d.pid)))
+    assert max(after) < start + 64, (start, after)
+    assert after[-1] < max(after[:-1]) + 24, (start, after)
