@@ -233,15 +233,7 @@ class RequestReader:
                  "argv_len_sum", "multibulklen", "bulklen", "error", "max_bulk_len")
 
     def __init__(self, max_bulk_len=512 * 1024 * 1024):
-        self.buf = b""
-        self.pos = 0
-        self.chunks = []
-        self.chunks_len = 0
-        self.need = 0
-        self.argv = None
-        self.argv_len_sum = 0
-        self.multibulklen = 0
-        self.bulklen = -1
+        self.reset()
         self.error = None
         self.max_bulk_len = max_bulk_len
 
