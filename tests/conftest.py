@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import Daemon
+from helpers import Daemon, start_redis_server
 
 
 @pytest.fixture
@@ -23,3 +23,12 @@ def make_daemon(tmp_path):
 @pytest.fixture
 def daemon(make_daemon):
     return make_daemon()
+
+
+@pytest.fixture(scope="module")
+def redis_server_port():
+    """A real redis-server 7 on a free port, to compare sakerd's bytes with."""
+    proc, port = start_redis_server()
+    yield port
+    proc.terminate()
+    proc.wait(10)

@@ -21,6 +21,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
+    """Poll predicate() until it is true; fail naming `what` after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def start_redis_server(*args, dir=None):
+    """Start Debian's redis-server on a free loopback port: (proc, port).
+
+    The caller stops it by its pid (proc.terminate(); proc.wait()).
+    """
+    path = require_tool("redis-server")
+    port = free_port()
+    cmd = [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    if dir is not None:
+        cmd += ["--dir", str(dir)]
+    proc = subprocess.Popen(cmd + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
+            return False
+    wait_for(up, 10, "redis-server to start")
+    return proc, port
+
+
 def require_tool(name):
     """Path of an external tool; a missing tool fails the test (never skips)."""
     path = shutil.which(name)

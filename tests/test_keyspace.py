@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from helpers import Daemon, free_port, require_tool
+from helpers import Daemon, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +38,6 @@ def r3(sakerd):
     c = sakerd.client(protocol=3)
     c.flushall()
     return c
-
-
-@pytest.fixture(scope="module")
-def real_redis_port():
-    path = require_tool("redis-server")
-    port = free_port()
-    proc = subprocess.Popen([path, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-    yield port
-    proc.terminate()
-    proc.wait(10)
 
 
 class Wire:
@@ -154,8 +135,8 @@ def script_commands():
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_every_reply_is_byte_identical_to_redis_server(sakerd, real_redis_port, protocol):
-    ours, theirs = Wire(sakerd.port), Wire(real_redis_port)
+def test_every_reply_is_byte_identical_to_redis_server(sakerd, redis_server_port, protocol):
+    ours, theirs = Wire(sakerd.port), Wire(redis_server_port)
     try:
         for conn in (ours, theirs):
             if protocol == 3:

@@ -9,20 +9,11 @@ import subprocess
 import threading
 import time
 
-from helpers import require_tool
+from helpers import require_tool, wait_for
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \[(DEBUG|VERBOSE|NOTICE|WARNING)\] "
                   r"\[[\w.]+:\d+\] ")
 
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.01)
 
 
 def test_redis_cli_subscribe_log_shows_connection_log_line(make_daemon, tmp_path):

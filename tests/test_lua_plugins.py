@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from helpers import ROOT, require_tool
+from helpers import ROOT, require_tool, wait_for
 
 
 def plugin_dir(tmp_path, files, name="plugins"):
@@ -25,15 +25,6 @@ def start(make_daemon, tmp_path, files, config=""):
     daemon = make_daemon(config="scripts-dir %s\n%s" % (d, config))
     return daemon, d
 
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("condition not met in %.1f s" % timeout)
 
 
 def tasks_by_name(r):

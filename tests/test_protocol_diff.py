@@ -10,30 +10,15 @@ replies, protocol error texts, and where the connection is dropped.
 
 import re
 import socket
-import subprocess
-import time
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from helpers import Daemon, free_port, require_tool
+from helpers import Daemon, start_redis_server
 
 
 def start_redis(tmp_path_factory, *args):
-    server = require_tool("redis-server")
-    port = free_port()
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)] + list(args),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+    return start_redis_server(*args, dir=tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,10 @@ redis-py's PubSub (SPEC §6).
 
 import re
 import socket
-import subprocess
 import time
 
 import pytest
-import redis
 
-from helpers import free_port, require_tool
 
 SYNC = b"PING zz-sync\r\n"
 SYNC_REPLIES = (b"*2\r\n$4\r\npong\r\n$7\r\nzz-sync\r\n",   # RESP2, subscribed
@@ -273,25 +270,6 @@ SCRIPTS = {
                     b"PUNSUBSCRIBE\r\nHELLO 2\r\n"),
               ("a", b"SUBSCRIBE c\r\nHELLO 3\r\n")],
 }
-
-
-@pytest.fixture(scope="module")
-def redis_server_port():
-    path = require_tool("redis-server")
-    port = free_port()
-    proc = subprocess.Popen([path, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-    yield port
-    proc.terminate()
-    proc.wait(10)
 
 
 def run_script(port, script):

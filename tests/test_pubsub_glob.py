@@ -3,14 +3,11 @@ gives the answers of Redis's stringmatchlen, checked case by case and
 against a real redis-server (KEYS uses the same matcher) with hypothesis.
 """
 
-import subprocess
-import time
 
 import pytest
 import redis
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from helpers import free_port, require_tool
 from sakerd.util import string_match
 
 
@@ -48,24 +45,10 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def real_redis():
-    path = require_tool("redis-server")
-    port = free_port()
-    proc = subprocess.Popen([path, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    r = redis.Redis(port=port, protocol=2, socket_timeout=10)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            r.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
+def real_redis(redis_server_port):
+    r = redis.Redis(port=redis_server_port, protocol=2, socket_timeout=10)
     yield r
     r.close()
-    proc.terminate()
-    proc.wait(10)
 
 
 def redis_matches(r, pattern, strings):

@@ -14,6 +14,8 @@ import socket
 import multiprocessing
 import time
 
+from helpers import wait_for
+
 MIB = 1024 * 1024
 FLOOD, QUIET = b"flood", b"quiet"      # same length: every frame has one size
 QUIET_EVERY = 10
@@ -43,15 +45,6 @@ def rss_kib(pid, field):
                 return int(line.split()[1])
     raise AssertionError(field)
 
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.01)
 
 
 def subscribe(port, channel, name, *more):

@@ -14,13 +14,11 @@ import os
 import re
 import socket
 import stat
-import subprocess
-import time
 
 import pytest
 
-from helpers import free_port, require_tool
-from soak.reliability import UnitConn, multibulk, wait_for
+from helpers import start_redis_server
+from soak.reliability import UnitConn, multibulk
 
 SECRET = "s3cr3t-Pa55-QX7"
 NEW_SECRET = "n3w-s3cr3t-ZZ9"
@@ -28,20 +26,7 @@ NEW_SECRET = "n3w-s3cr3t-ZZ9"
 
 class RealRedis:
     def __init__(self, tmp_path, *args):
-        path = require_tool("redis-server")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [path, "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)] + list(args),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._up, 10, "redis-server to start")
-
-    def _up(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+        self.proc, self.port = start_redis_server(*args, dir=tmp_path)
 
     def stop(self):
         self.proc.terminate()

@@ -16,17 +16,8 @@ import time
 
 import pytest
 
-from helpers import RawConn, require_tool
+from helpers import RawConn, require_tool, wait_for
 
-
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.02)
 
 
 def exchange(conn, data, n=1):

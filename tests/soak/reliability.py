@@ -1,5 +1,7 @@
 """Shared tools of the reliability tests: RESP unit reader, /proc memory, scale knob.
 
+wait_for comes from tests/helpers.py and is re-exported here.
+
 Scale: every reliability test has a CI size and a full size, chosen by the
 environment variable SAKERD_SOAK (unset: CI size, "1": full size). The code
 path is the same; only the numbers change.
@@ -10,7 +12,8 @@ VmHWM its high-water mark since the process started (both in kB).
 
 import os
 import socket
-import time
+
+from helpers import wait_for  # noqa: F401  (re-exported for the reliability tests)
 
 SOAK = os.environ.get("SAKERD_SOAK", "") not in ("", "0")
 
@@ -36,17 +39,6 @@ def rss_mb(pid):
 def hwm_mb(pid):
     return proc_status_kb(pid, "VmHWM") / 1024.0
 
-
-def wait_for(predicate, timeout, what, interval=0.02):
-    """Poll predicate() until true; fail naming `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 class UnitConn:
