@@ -84,11 +84,7 @@ def hget_command(c):
     h, ok = lookup_hash_read(c, c.argv[1])
     if not ok:
         return
-    v = None if h is None else h.get(c.argv[2])
-    if v is None:
-        c.add_reply_null()
-    else:
-        c.add_reply(b"$%d\r\n%s\r\n" % (len(v), v))
+    c.add_reply_bulk_or_null(None if h is None else h.get(c.argv[2]))
 
 
 def hmget_command(c):
@@ -97,13 +93,7 @@ def hmget_command(c):
     if not ok:
         return
     fields = c.argv[2:]
-    c.add_reply_array_len(len(fields))
-    for field in fields:
-        v = None if h is None else h.get(field)
-        if v is None:
-            c.add_reply_null()
-        else:
-            c.add_reply(b"$%d\r\n%s\r\n" % (len(v), v))
+    c.add_reply_bulks([None] * len(fields) if h is None else [h.get(f) for f in fields])
 
 
 def hgetall_command(c):
