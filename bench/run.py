@@ -401,12 +401,15 @@ def wl_label(wl):
     return "%s -P %s" % (t, p[1:])
 
 
+def ratio_columns(names):
+    """The sakerd/<peer> ratio columns for the peers present in this run."""
+    return ["sakerd/%s" % other for other in ("redis", "uvloop")
+            if "sakerd" in names and other in names]
+
+
 def table_throughput(results, names, wls):
     rounds = results["rounds"]
-    head = ["workload"] + ["%s ops/s" % n for n in names]
-    for other in ("redis", "uvloop"):
-        if "sakerd" in names and other in names:
-            head.append("sakerd/%s" % other)
+    head = ["workload"] + ["%s ops/s" % n for n in names] + ratio_columns(names)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for wl in wls:
         row = [wl_label(wl)]
@@ -422,10 +425,7 @@ def table_throughput(results, names, wls):
 
 def table_efficiency(results, names, wls):
     rounds = results["rounds"]
-    head = ["workload"] + ["%s ops/CPU-s (CPU s)" % n for n in names]
-    for other in ("redis", "uvloop"):
-        if "sakerd" in names and other in names:
-            head.append("sakerd/%s" % other)
+    head = ["workload"] + ["%s ops/CPU-s (CPU s)" % n for n in names] + ratio_columns(names)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for wl in wls:
         row = [wl_label(wl)]

@@ -70,6 +70,22 @@ class ArgError(Exception):
         self.message = message
 
 
+def lua_type(v):
+    """The Lua type name of an argument as a saker function receives it
+    (already converted to Python), for its own bad-argument messages."""
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (dict, list, tuple)):
+        return "table"
+    return "function" if callable(v) else "userdata"
+
+
 def saker_api(name, *argspec):
     """Register fn as saker.<name> with the given argument spec."""
     def register(fn):

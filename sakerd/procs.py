@@ -52,7 +52,7 @@ import time
 
 from . import ae
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
-from .lua_bridge import ArgError, saker_api
+from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
 from .server import server, Command, CMD_ADMIN, CMD_LOADING, CMD_STALE
 
@@ -323,20 +323,6 @@ def _unprotect_client(c):
 
 
 # ---- saker.exec -----------------------------------------------------------------------
-
-def lua_type(v):
-    if v is None:
-        return "nil"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, (dict, list, tuple)):
-        return "table"
-    return "function" if callable(v) else "userdata"
-
 
 def check_argv(argno, cmd):
     """cmd as an argv list: a string runs under /bin/sh -c; a table is argv itself."""

@@ -25,9 +25,9 @@ import signal
 
 import psutil
 
-from .lua_bridge import ArgError, saker_api
+from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile
-from .procs import lua_type, parse_signal
+from .procs import parse_signal
 
 # Readable for any process.
 BASIC_FIELDS = ("pid", "ppid", "name", "status", "username", "create_time", "cmdline",

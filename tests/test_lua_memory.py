@@ -4,20 +4,12 @@ bench/lua_memory.py runs the full 1,000,000 task calls / 100,000 EVALSHA
 and reports RSS too.
 """
 
-WORK = """
-local seen = 0
-saker.every(3600000, function()
-  seen = seen + 1
-  local t = {}
-  for i = 1, 20 do t[i] = string.rep("x", i) .. i end
-  saker.call("incr", "task:runs")
-  saker.publish("nobody", table.concat(t, ","))
-  return {seen, t[20], {nested = true}}
-end, {name = "work"})
-"""
+import os
+import sys
 
-SCRIPT = ("local r = {} for i = 1, 10 do r[i] = KEYS[1] .. i end "
-          "redis.call('set', KEYS[1], ARGV[1]) return {r, redis.call('get', KEYS[1]), 1.5}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "bench"))
+from lua_memory import SCRIPT, WORK  # noqa: E402  (the workload of the full figure)
 
 
 def settle(r):
