@@ -95,6 +95,7 @@ def section_memory():
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "pymalloc"),
+        ("allocator_trims", server.heap.trims),
     ]
 
 

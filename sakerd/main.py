@@ -162,6 +162,7 @@ def run(config, path):
     from .signals import setup_signal_handlers
     from .extensions import init_extensions
     server.pid = os.getpid()
+    server.heap.pin_malloc_thresholds()
     if not path:
         log(LL_WARNING, "Warning: no config file specified, using the default config. "
             "In order to specify a config file use sakerd /path/to/saker.conf")

@@ -15,6 +15,7 @@ import time
 
 from . import __version__
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+from .memory import HeapTrimmer
 
 # call() reads the clock twice per command: spare it the module lookup.
 _perf_counter_ns = time.perf_counter_ns
@@ -111,6 +112,7 @@ class Server:
         self.slowlog_entry_id = 0
         self.script_busy = False     # a script passed lua-time-limit: -BUSY mode
         self.lua = None              # the Lua bridge, when built
+        self.heap = HeapTrimmer()    # gives freed heap pages back (memory.py)
         self.procs = None            # the process manager, when built
         self.tasks = None            # plugins and tasks, when built
         self.sigchld_handlers = []
@@ -347,6 +349,8 @@ def server_cron(el, id, data):
         server.track_instantaneous_metric(STATS_METRIC_NET_INPUT, server.stat_net_input_bytes)
         server.track_instantaneous_metric(STATS_METRIC_NET_OUTPUT, server.stat_net_output_bytes)
     clients_cron()
+    if cron_should_run(1000):
+        server.heap.cron(server)
     db.databases_cron()
     server.resume_accepting()
     for handler in list(server.cron_handlers):
