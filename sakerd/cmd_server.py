@@ -15,7 +15,7 @@ from .resp import string2ll
 from .server import (
     Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
     CMD_NO_AUTH, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE,
-    prepare_for_shutdown_and_exit, update_obuf_check_threshold)
+    prepare_for_shutdown_and_exit, update_hot_thresholds)
 
 OK = b"+OK\r\n"
 SYNTAX_ERR = "syntax error"
@@ -462,7 +462,7 @@ def apply_config_changes():
     """Make live settings take effect after CONFIG SET."""
     cfg = server.config
     set_level(cfg.loglevel)
-    update_obuf_check_threshold()
+    update_hot_thresholds()
     server.hz = cfg.hz
     # Each reader captured proto-max-bulk-len when its client connected.
     for client in server.clients.values():

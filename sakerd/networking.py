@@ -474,12 +474,13 @@ def process_input_buffer(c):
     while True:
         auth_required = not c.authenticated
         cmds = reader.parse(auth_required)
+        clock = 0   # each command's end is the next one's start (server.call)
         for argv in cmds:
             # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP: no
             # command pipelined behind may run, nor grow the reply.
             if c.flags & _CLOSING_FLAGS:
                 return
-            process_command(c, argv)
+            clock = process_command(c, argv, clock)
             flags = c.flags
             if flags & _SKIP_FLAGS:
                 # resetClient(): SKIP silenced the command just run; SKIP_NEXT

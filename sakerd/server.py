@@ -105,6 +105,7 @@ class Server:
         self.accept_error_logged_at = 0.0
         self.accepting_paused_until = 0.0
         self.obuf_check_threshold = 1 << 62
+        self.slowlog_threshold = 1 << 62
         self.pidfile = None
         self.pubsub_channels = {}   # channel -> {client: None}
         self.pubsub_patterns = {}   # pattern -> {client: None}
@@ -196,40 +197,45 @@ class Server:
             return cmd.subcommands.get(argv[1].lower())
         return cmd
 
-    def process_command(self, c, argv):
-        """Check a request and run it: processCommand() (hot path)."""
+    def process_command(self, c, argv, clock=0):
+        """Check a request and run it: processCommand() (hot path).
+
+        clock: when the caller already read the clock just before (the end
+        of the previous command of a pipeline); returns the clock read at
+        the end of this command, or `clock` if the command was refused.
+        """
         cmd = self.commands.get(argv[0])
         argc = len(argv)
         if cmd is None or cmd.subcommands is not None:
             cmd = self.lookup_command(argv)
             if cmd is None:
                 self._reject_unknown(c, argv)
-                return
+                return clock
         c.argv = argv
         c.cmd = c.lastcmd = cmd
         arity = cmd.arity
         if arity != argc and (arity > 0 or argc < -arity):
             cmd.rejected_calls += 1
             c.add_reply_error("wrong number of arguments for '%s' command" % cmd.fullname)
-            return
+            return clock
         flags = cmd.flags
         if not c.authenticated and not flags & CMD_NO_AUTH:
             cmd.rejected_calls += 1
             c.add_reply_error("-NOAUTH Authentication required.")
-            return
+            return clock
         if c.pubsub_channels or c.pubsub_patterns:
             if c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
                 cmd.rejected_calls += 1
                 c.add_reply_error(
                     "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                     "QUIT / RESET are allowed in this context" % cmd.fullname)
-                return
+                return clock
         if self.script_busy and not flags & CMD_ALLOW_BUSY:
             cmd.rejected_calls += 1
             c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
                               "SCRIPT KILL or SHUTDOWN NOSAVE.")
-            return
-        self.call(c, cmd)
+            return clock
+        return self.call(c, cmd, clock)
 
     def _reject_unknown(self, c, argv):
         name = argv[0]
@@ -249,20 +255,28 @@ class Server:
                 _c_str(name)[:128], args)
         c.add_reply_error(err)
 
-    def call(self, c, cmd):
-        """Run cmd for c with stats, slowlog and MONITOR feed (hot path)."""
+    def call(self, c, cmd, start=0):
+        """Run cmd for c with stats, slowlog and MONITOR feed (hot path).
+
+        The duration is measured from `start` when given, the end of the
+        previous command of the same pipeline: one clock read per command
+        instead of two (a read costs ~47 ns from Python, a quarter of this
+        function). The time between two commands (the lookup and checks
+        of this one, well under a microsecond) counts as this command's.
+        Returns the clock at the end.
+        """
         errors = self.stat_total_error_replies
         prev = self.current_client
         self.current_client = c
-        start = _perf_counter_ns()
+        if not start:
+            start = _perf_counter_ns()
         try:
             cmd.proc(c)
         except Exception as e:
             # A bug in one command must not take the daemon down: log it
             # with its traceback, answer an error, keep serving.
             self._command_crashed(c, cmd, e)
-        finally:
-            self.current_client = prev
+        self.current_client = prev
         if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
             # After the command, as Redis 7: SELECT shows the new db.
             from .networking import monitor_feed
@@ -270,16 +284,17 @@ class Server:
         if self.deferred_pushes:
             from .pubsub import flush_deferred_pushes
             flush_deferred_pushes()
-        dur = (_perf_counter_ns() - start) // 1000
+        end = _perf_counter_ns()
+        dur = (end - start) // 1000
         cmd.calls += 1
         cmd.usec += dur
         if self.stat_total_error_replies != errors:
             cmd.failed_calls += 1
         self.stat_numcommands += 1
-        slower = self.config.slowlog_log_slower_than
-        if slower >= 0 and dur >= slower:
+        if dur >= self.slowlog_threshold:
             from .cmd_server import slowlog_push
             slowlog_push(c, c.argv, dur)
+        return end
 
     def _command_crashed(self, c, cmd, exc):
         import traceback
@@ -407,10 +422,15 @@ def clients_cron():
             cursor.max_out = len(c.buf)
 
 
-def update_obuf_check_threshold():
-    """The reply size above which add_reply checks the output limits."""
-    limits = [v for h, s, _ in server.config.client_output_buffer_limit for v in (h, s) if v]
+def update_hot_thresholds():
+    """Settings the hot path compares with, precomputed from the config:
+    the reply size above which add_reply checks the output limits, and the
+    duration from which call() logs to the slowlog (never, when negative)."""
+    cfg = server.config
+    limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
+    slower = cfg.slowlog_log_slower_than
+    server.slowlog_threshold = slower if slower >= 0 else 1 << 62
 
 
 _networking = None  # sakerd.networking, bound by the first before_sleep()
@@ -509,7 +529,7 @@ def init_server(config):
         setsize = max(setsize, soft + 1)
     server.el = ae.EventLoop(setsize, config.ae_backend)
     commands.populate(server)
-    update_obuf_check_threshold()
+    update_hot_thresholds()
     err = listen_to_port()
     if err:
         return err
