@@ -157,8 +157,8 @@ def section_commandstats():
             if not (c.calls or c.rejected_calls or c.failed_calls):
                 continue
             lines.append("cmdstat_%s:calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,"
-                         "failed_calls=%d" % (c.fullname, c.calls, c.usec,
-                                              c.usec / c.calls if c.calls else 0,
+                         "failed_calls=%d" % (c.fullname, c.calls, c.nsec // 1000,
+                                              c.nsec / 1000 / c.calls if c.calls else 0,
                                               c.rejected_calls, c.failed_calls))
     return sorted(lines)
 

@@ -462,9 +462,10 @@ def _close_on_query_limit(c):
     free_client_async(c)
 
 
-# Flag sets tested once per command by process_input_buffer(), OR-ed once here.
+# Flag sets tested by process_input_buffer(), OR-ed once here.
 _CLOSING_FLAGS = CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP
 _SKIP_FLAGS = CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT
+_AFTER_COMMAND_FLAGS = _CLOSING_FLAGS | _SKIP_FLAGS
 
 
 def process_input_buffer(c):
@@ -474,28 +475,29 @@ def process_input_buffer(c):
     while True:
         auth_required = not c.authenticated
         cmds = reader.parse(auth_required)
+        if c.flags & _CLOSING_FLAGS:
+            return
         clock = 0   # each command's end is the next one's start (server.call)
         for argv in cmds:
-            # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP: no
-            # command pipelined behind may run, nor grow the reply.
-            if c.flags & _CLOSING_FLAGS:
-                return
             clock = process_command(c, argv, clock)
             flags = c.flags
-            if flags & _SKIP_FLAGS:
-                # resetClient(): SKIP silenced the command just run; SKIP_NEXT
-                # (CLIENT REPLY SKIP) silences the next one.
-                c.flags = flags & ~(CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT) | (
-                    CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
+            if flags & _AFTER_COMMAND_FLAGS:
+                if flags & _SKIP_FLAGS:
+                    # resetClient(): SKIP silenced the command just run;
+                    # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
+                    c.flags = flags = flags & ~_SKIP_FLAGS | (
+                        CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
+                if flags & _CLOSING_FLAGS:
+                    # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP:
+                    # no command pipelined behind may run, nor grow the reply.
+                    return
         if reader.error is not None:
-            if not c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP):
-                set_protocol_error(c, reader.error)
+            set_protocol_error(c, reader.error)
             return
         # An unauthenticated client gets one request per parse(); go on with
         # the rest, which that request (AUTH, HELLO) may have made legal.
         if not auth_required or not cmds:
             return
-
 
 
 def set_protocol_error(c, err):

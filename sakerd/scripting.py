@@ -247,9 +247,7 @@ def execute_from_lua(argv):
     try:
         c.flags = CLIENT_SCRIPT
         c.db = _caller_db()
-        c.argv = argv
-        c.cmd = c.lastcmd = cmd
-        server.call(c, cmd)
+        server.process_command(c, argv)
         reply = bytes(c.buf)
     finally:
         c.buf = bytearray()

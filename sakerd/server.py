@@ -43,7 +43,7 @@ STATS_METRIC_COUNT = 3
 
 class Command:
     __slots__ = ("name", "fullname", "proc", "arity", "flags", "first_key", "last_key",
-                 "key_step", "subcommands", "group", "summary", "calls", "usec",
+                 "key_step", "subcommands", "group", "summary", "calls", "nsec",
                  "rejected_calls", "failed_calls", "parent", "plugin")
 
     def __init__(self, name, proc, arity, flags=0, first_key=0, last_key=0, key_step=0,
@@ -65,7 +65,7 @@ class Command:
 
     def reset_stats(self):
         self.calls = 0
-        self.usec = 0
+        self.nsec = 0       # INFO commandstats shows usec: nsec // 1000
         self.rejected_calls = 0
         self.failed_calls = 0
 
@@ -105,7 +105,7 @@ class Server:
         self.accept_error_logged_at = 0.0
         self.accepting_paused_until = 0.0
         self.obuf_check_threshold = 1 << 62
-        self.slowlog_threshold = 1 << 62
+        self.slowlog_threshold_ns = 1 << 62
         self.pidfile = None
         self.pubsub_channels = {}   # channel -> {client: None}
         self.pubsub_patterns = {}   # pattern -> {client: None}
@@ -198,14 +198,22 @@ class Server:
         return cmd
 
     def process_command(self, c, argv, clock=0):
-        """Check a request and run it: processCommand() (hot path).
+        """Check a request and run it: processCommand() and call() (hot path).
 
-        clock: when the caller already read the clock just before (the end
-        of the previous command of a pipeline); returns the clock read at
-        the end of this command, or `clock` if the command was refused.
+        One function, not two: a Python call costs as much as all the
+        checks. Scripts come here too, after their own checks (scripting.py):
+        their fake client is authenticated, never subscribed, and may run
+        while the server is BUSY with the script itself.
+
+        The duration is measured from `clock` when given: the end of the
+        previous command of the same pipeline. That is one clock read per
+        command instead of two (a read costs ~47 ns from Python); the time
+        between two commands (the lookup and checks of this one, well under
+        a microsecond) counts as this command's. Durations add up in
+        nanoseconds. Returns the clock at the end of the command, or `clock`
+        if the command was refused.
         """
         cmd = self.commands.get(argv[0])
-        argc = len(argv)
         if cmd is None or cmd.subcommands is not None:
             cmd = self.lookup_command(argv)
             if cmd is None:
@@ -214,7 +222,7 @@ class Server:
         c.argv = argv
         c.cmd = c.lastcmd = cmd
         arity = cmd.arity
-        if arity != argc and (arity > 0 or argc < -arity):
+        if arity != len(argv) and (arity > 0 or len(argv) < -arity):
             cmd.rejected_calls += 1
             c.add_reply_error("wrong number of arguments for '%s' command" % cmd.fullname)
             return clock
@@ -230,12 +238,48 @@ class Server:
                     "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                     "QUIT / RESET are allowed in this context" % cmd.fullname)
                 return clock
-        if self.script_busy and not flags & CMD_ALLOW_BUSY:
-            cmd.rejected_calls += 1
-            c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
-                              "SCRIPT KILL or SHUTDOWN NOSAVE.")
+        if self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
             return clock
-        return self.call(c, cmd, clock)
+        # call()
+        errors = self.stat_total_error_replies
+        prev = self.current_client
+        self.current_client = c
+        if not clock:
+            clock = _perf_counter_ns()
+        try:
+            cmd.proc(c)
+        except Exception as e:
+            # A bug in one command must not take the daemon down: log it
+            # with its traceback, answer an error, keep serving.
+            self._command_crashed(c, cmd, e)
+        self.current_client = prev
+        if self.monitors and not flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
+            # After the command, as Redis 7: SELECT shows the new db.
+            from .networking import monitor_feed
+            monitor_feed(c, c.argv)
+        if self.deferred_pushes:
+            from .pubsub import flush_deferred_pushes
+            flush_deferred_pushes()
+        end = _perf_counter_ns()
+        ns = end - clock
+        cmd.calls += 1
+        cmd.nsec += ns
+        if self.stat_total_error_replies != errors:
+            cmd.failed_calls += 1
+        self.stat_numcommands += 1
+        if ns >= self.slowlog_threshold_ns:
+            from .cmd_server import slowlog_push
+            slowlog_push(c, c.argv, ns // 1000)
+        return end
+
+    def _refused_while_busy(self, c, cmd):
+        from .networking import CLIENT_SCRIPT
+        if c.flags & CLIENT_SCRIPT:
+            return False    # the busy script's own calls
+        cmd.rejected_calls += 1
+        c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
+                          "SCRIPT KILL or SHUTDOWN NOSAVE.")
+        return True
 
     def _reject_unknown(self, c, argv):
         name = argv[0]
@@ -254,47 +298,6 @@ class Server:
             err = b"unknown command '%s', with args beginning with: %s" % (
                 _c_str(name)[:128], args)
         c.add_reply_error(err)
-
-    def call(self, c, cmd, start=0):
-        """Run cmd for c with stats, slowlog and MONITOR feed (hot path).
-
-        The duration is measured from `start` when given, the end of the
-        previous command of the same pipeline: one clock read per command
-        instead of two (a read costs ~47 ns from Python, a quarter of this
-        function). The time between two commands (the lookup and checks
-        of this one, well under a microsecond) counts as this command's.
-        Returns the clock at the end.
-        """
-        errors = self.stat_total_error_replies
-        prev = self.current_client
-        self.current_client = c
-        if not start:
-            start = _perf_counter_ns()
-        try:
-            cmd.proc(c)
-        except Exception as e:
-            # A bug in one command must not take the daemon down: log it
-            # with its traceback, answer an error, keep serving.
-            self._command_crashed(c, cmd, e)
-        self.current_client = prev
-        if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
-            # After the command, as Redis 7: SELECT shows the new db.
-            from .networking import monitor_feed
-            monitor_feed(c, c.argv)
-        if self.deferred_pushes:
-            from .pubsub import flush_deferred_pushes
-            flush_deferred_pushes()
-        end = _perf_counter_ns()
-        dur = (end - start) // 1000
-        cmd.calls += 1
-        cmd.usec += dur
-        if self.stat_total_error_replies != errors:
-            cmd.failed_calls += 1
-        self.stat_numcommands += 1
-        if dur >= self.slowlog_threshold:
-            from .cmd_server import slowlog_push
-            slowlog_push(c, c.argv, dur)
-        return end
 
     def _command_crashed(self, c, cmd, exc):
         import traceback
@@ -430,7 +433,7 @@ def update_hot_thresholds():
     limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
     slower = cfg.slowlog_log_slower_than
-    server.slowlog_threshold = slower if slower >= 0 else 1 << 62
+    server.slowlog_threshold_ns = slower * 1000 if slower >= 0 else 1 << 62
 
 
 _networking = None  # sakerd.networking, bound by the first before_sleep()
