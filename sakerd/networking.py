@@ -501,6 +501,8 @@ def process_input_buffer(c):
 
 
 def set_protocol_error(c, err):
+    if server.fanout is not None:
+        server.fanout.flush()   # messages published before come first
     # latin-1: "expected '$', got '%c'" carries the client's byte as is.
     c.add_reply_error(err.encode("latin-1"))
     log(LL_VERBOSE, "Protocol error (%s) from client: %s", err, client_info_string(c))

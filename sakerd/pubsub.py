@@ -10,6 +10,21 @@ boundaries). A subscriber that cannot keep up hits its output buffer
 limit inside add_reply() and is closed asynchronously; the publisher only
 pays for appending bytes.
 
+Fan-out in batches. A PUBLISH from an ordinary client (not subscribed to
+anything, not a script) while no pattern is subscribed and no MONITOR is
+on opens a Fanout for its channel, and the next PUBLISHes to that channel
+are appended to it: the frames are built once and each subscriber's buffer
+gets them all with one add_reply() when the batch is flushed, instead of
+one append per subscriber per message (which cost more than parsing and
+running the PUBLISH itself). The batch is flushed -- always before any
+other reply can reach one of its subscribers, so every subscriber sees
+every unit in the order Redis would send them -- before any command of a
+subscribed client, before any command but PUBLISH, before a protocol
+error reply, on any publish that is not batched (a log line, an event, a
+script's or a task's publish, another channel), on any subscription
+change, once it holds FANOUT_FLUSH_BYTES, and before the loop sleeps
+(server.before_sleep), which is also when replies are written.
+
 Protocols. A RESP2 subscriber gets arrays (`*3 message ch msg`) and, in
 Redis's words, is in "subscribed context": only (P)SUBSCRIBE,
 (P)UNSUBSCRIBE, PING, QUIT and RESET are allowed (server.process_command
@@ -32,8 +47,9 @@ SPUBLISH) is not provided, so PUBSUB HELP lists no SHARD* subcommands.
 """
 
 from . import log as logmod
-from .networking import CLIENT_NO_REPLY_MASK, CLIENT_PUBSUB
-from .server import server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING, CMD_STALE
+from .networking import CLIENT_NO_REPLY_MASK, CLIENT_PUBSUB, CLIENT_SCRIPT
+from .server import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
+                     CMD_STALE)
 from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
@@ -45,6 +61,52 @@ _NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
 
 def _bulk(b):
     return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+# A batch is flushed once its frames for one protocol reach this size: an
+# output buffer limit is then checked at most this far past the point
+# where Redis would check it.
+FANOUT_FLUSH_BYTES = 64 * 1024
+
+
+class Fanout:
+    """Messages published to one channel, not yet given to its subscribers."""
+
+    __slots__ = ("channel", "subscribers", "head", "frames2", "frames3")
+
+    def __init__(self, channel, subscribers):
+        self.channel = channel
+        self.subscribers = list(subscribers)
+        self.head = b"$7\r\nmessage\r\n" + _bulk(channel)
+        protocols = {c.resp for c in self.subscribers}
+        self.frames2 = bytearray() if 2 in protocols else None
+        self.frames3 = bytearray() if 3 in protocols else None
+
+    def add(self, message):
+        """Queue one message; the number of clients that will receive it."""
+        body = b"%s$%d\r\n%s\r\n" % (self.head, len(message), message)
+        frames = self.frames2
+        if frames is not None:
+            frames += b"*3\r\n"
+            frames += body
+        if self.frames3 is not None:
+            frames = self.frames3
+            frames += b">3\r\n"
+            frames += body
+        if len(frames) >= FANOUT_FLUSH_BYTES:
+            self.flush()
+        return len(self.subscribers)
+
+    def flush(self):
+        server.fanout = None
+        frames2, frames3 = self.frames2, self.frames3
+        for c in self.subscribers:
+            c.add_reply(frames2 if c.resp == 2 else frames3)
+
+
+def _flush_fanout():
+    if server.fanout is not None:
+        server.fanout.flush()
 
 
 def subscription_count(c):
@@ -68,6 +130,7 @@ def _leave_pubsub_if_done(c):
 
 def subscribe_channel(c, channel):
     """Subscribe c to channel (a no-op if it already is) and confirm."""
+    _flush_fanout()
     if channel not in c.pubsub_channels:
         c.pubsub_channels[channel] = None
         server.pubsub_channels.setdefault(channel, {})[c] = None
@@ -77,6 +140,7 @@ def subscribe_channel(c, channel):
 
 def unsubscribe_channel(c, channel, notify):
     """Unsubscribe c from channel; confirms even if it was not subscribed."""
+    _flush_fanout()
     if channel in c.pubsub_channels:
         del c.pubsub_channels[channel]
         subs = server.pubsub_channels[channel]
@@ -91,6 +155,7 @@ def unsubscribe_channel(c, channel, notify):
 
 
 def subscribe_pattern(c, pattern):
+    _flush_fanout()
     if pattern not in c.pubsub_patterns:
         c.pubsub_patterns[pattern] = None
         server.pubsub_patterns.setdefault(pattern, {})[c] = None
@@ -99,6 +164,7 @@ def subscribe_pattern(c, pattern):
 
 
 def unsubscribe_pattern(c, pattern, notify):
+    _flush_fanout()
     if pattern in c.pubsub_patterns:
         del c.pubsub_patterns[pattern]
         subs = server.pubsub_patterns[pattern]
@@ -145,6 +211,7 @@ def publish(channel, message, out_of_band=False):
     queued when the command returns (server.call flushes); later frames to
     that client wait behind it, so the order is kept.
     """
+    _flush_fanout()
     receivers = 0
     tail = None
     running = server.current_client
@@ -246,7 +313,26 @@ def punsubscribe_command(c):
 
 
 def publish_command(c):
-    c.add_reply(b":%d\r\n" % publish(c.argv[1], c.argv[2]))
+    if c.flags & (CLIENT_PUBSUB | CLIENT_SCRIPT) or server.pubsub_patterns or \
+            server.monitors or server.deferred_pushes:
+        receivers = publish(c.argv[1], c.argv[2])
+    else:
+        receivers = publish_batched(c.argv[1], c.argv[2])
+    c.add_reply(b":%d\r\n" % receivers)
+
+
+def publish_batched(channel, message):
+    """publish() through the channel's Fanout (see the module docstring)."""
+    fanout = server.fanout
+    if fanout is not None:
+        if fanout.channel == channel:
+            return fanout.add(message)
+        fanout.flush()
+    subscribers = server.pubsub_channels.get(channel)
+    if not subscribers:
+        return 0
+    server.fanout = fanout = Fanout(channel, subscribers)
+    return fanout.add(message)
 
 
 def _subcommand_syntax_error(c):
@@ -314,7 +400,7 @@ COMMANDS = [
             summary="Listen for messages published to channels matching the given patterns"),
     Command("punsubscribe", punsubscribe_command, -1, _SUBCTX, group="pubsub",
             summary="Stop listening for messages posted to channels matching the given patterns"),
-    Command("publish", publish_command, 3, _PUBSUB | CMD_FAST, group="pubsub",
+    Command("publish", publish_command, 3, _PUBSUB | CMD_FAST | CMD_FANOUT, group="pubsub",
             summary="Post a message to a channel"),
     _pubsub_container(),
 ]

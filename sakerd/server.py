@@ -33,6 +33,7 @@ CMD_FAST = 1 << 14
 CMD_NO_AUTH = 1 << 15
 CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
 CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
+CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
 
 STATS_METRIC_SAMPLES = 16
 STATS_METRIC_COMMAND = 0
@@ -120,6 +121,7 @@ class Server:
         self.shutdown_handlers = []
         self.cron_handlers = []
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
+        self.fanout = None          # the open pubsub.Fanout batch, if any
         self.reset_stats()
 
     def reset_stats(self):
@@ -217,8 +219,14 @@ class Server:
         if cmd is None or cmd.subcommands is not None:
             cmd = self.lookup_command(argv)
             if cmd is None:
+                if self.fanout is not None:
+                    self.fanout.flush()
                 self._reject_unknown(c, argv)
                 return clock
+        if self.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
+            # Messages published before this command reach their
+            # subscribers before anything this command does (pubsub.Fanout).
+            self.fanout.flush()
         c.argv = argv
         c.cmd = c.lastcmd = cmd
         arity = cmd.arity
@@ -445,6 +453,8 @@ def before_sleep(el):
     global _networking
     if _networking is None:
         from . import networking as _networking
+    if server.fanout is not None:
+        server.fanout.flush()
     _networking.handle_clients_with_pending_writes()
     _networking.free_clients_in_async_free_queue()
 

@@ -269,6 +269,19 @@ SCRIPTS = {
               ("a", b"UNSUBSCRIBE a\r\nUNSUBSCRIBE b\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\n"
                     b"PUNSUBSCRIBE\r\nHELLO 2\r\n"),
               ("a", b"SUBSCRIBE c\r\nHELLO 3\r\n")],
+    # No pattern subscribed: PUBLISHes are batched (pubsub.Fanout); every
+    # subscriber must still see every unit in Redis's order, across
+    # channels, protocols, other commands and the 64 KB flush.
+    "batched-fanout": [
+        ("a", b"SUBSCRIBE a b\r\n"),
+        ("c", b"HELLO 3\r\n"),
+        ("c", b"SUBSCRIBE a\r\n"),
+        ("b", b"PUBLISH a 1\r\nPUBLISH b 2\r\nPUBLISH a 3\r\nPUBLISH a 4\r\nPUBLISH none 5\r\n"
+              b"ECHO x\r\nPUBLISH a 6\r\nPUBSUB NUMSUB a b\r\nPUBLISH a\r\nPUBLISH b 7\r\n"),
+        ("c", b"PUBLISH a self\r\nPUBLISH b 8\r\nECHO y\r\n"),
+        ("b", b"".join(b"PUBLISH a %0100d\r\n" % i for i in range(1500)) + b"PUBLISH b end\r\n"),
+        ("a", b"UNSUBSCRIBE a\r\n"),
+        ("b", b"PUBLISH a 9\r\nPUBLISH b 10\r\n")],
 }
 
 
@@ -372,3 +385,26 @@ def test_info_and_client_list_count_subscriptions(daemon, wire):
     assert r.info("clients")["pubsub_clients"] == 1
     assert r.client_kill_filter(_type="pubsub") == 1
     assert r.info("clients")["pubsub_clients"] == 0
+
+
+SPIN_200MS = (b"EVAL \"local t = redis.call('TIME') local t0 = t[1] * 1e6 + t[2] "
+              b"repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 > 200000 "
+              b"return 1\" 0\r\n")
+
+
+def test_subscriber_command_in_same_loop_turn_as_batched_publish(wire):
+    """A RESP3 subscriber's PING read in the same turn of the loop as a
+    batch of PUBLISHes (the server is held by a 200 ms script while both
+    arrive, the publisher's first) gets the messages before its pong: the
+    open batch is flushed before the subscriber's command runs."""
+    sub, pub = wire(), wire()
+    sub.ask(b"HELLO 3\r\n")
+    assert sub.ask(b"SUBSCRIBE a\r\n") == frame(b"subscribe", b"a", 1, push=True)
+    pub.sock.sendall(SPIN_200MS)
+    time.sleep(0.05)   # the script is running: it holds the loop for 200 ms
+    pub.sock.sendall(b"PUBLISH a 1\r\nPUBLISH a 2\r\n")
+    time.sleep(0.05)
+    sub.sock.sendall(b"PING\r\n")
+    assert pub.ask() == b":1\r\n:1\r\n:1\r\n"
+    assert sub.ask() == (frame(b"message", b"a", b"1", push=True) +
+                         frame(b"message", b"a", b"2", push=True) + b"+PONG\r\n")
