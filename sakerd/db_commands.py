@@ -201,11 +201,11 @@ def expire_generic(c, basetime, seconds):
     # Negative times are allowed, but overflows are not.
     if seconds:
         if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
-            c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+            c.add_reply_error("invalid expire time in '%s' command" % c.lastcmd.fullname)
             return
         when *= 1000
     if when > LLONG_MAX - basetime:
-        c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+        c.add_reply_error("invalid expire time in '%s' command" % c.lastcmd.fullname)
         return
     when += basetime
     db = c.db

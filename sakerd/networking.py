@@ -90,7 +90,7 @@ def format_double(d):
 class Client:
     __slots__ = (
         "id", "sock", "fd", "flags", "name", "addr", "laddr", "ctime",
-        "last_interaction", "reader", "argv", "cmd", "lastcmd", "db",
+        "last_interaction", "reader", "argv", "lastcmd", "db",
         "authenticated", "resp", "buf", "reply_bytes_sent",
         "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
         "send", "events_installed", "peer_is_local", "user_data")
@@ -107,7 +107,6 @@ class Client:
         self.ctime = self.last_interaction = server.unixtime
         self.reader = RequestReader(server.config.proto_max_bulk_len)
         self.argv = None
-        self.cmd = None
         self.lastcmd = None
         self.db = server.db[0]
         self.authenticated = not server.config.requirepass
@@ -472,32 +471,39 @@ def process_input_buffer(c):
     """Run every complete request in the client's query buffer (hot path)."""
     reader = c.reader
     process_command = server.process_command
-    while True:
-        auth_required = not c.authenticated
-        cmds = reader.parse(auth_required)
-        if c.flags & _CLOSING_FLAGS:
-            return
-        clock = 0   # each command's end is the next one's start (server.call)
-        for argv in cmds:
-            clock = process_command(c, argv, clock)
-            flags = c.flags
-            if flags & _AFTER_COMMAND_FLAGS:
-                if flags & _SKIP_FLAGS:
-                    # resetClient(): SKIP silenced the command just run;
-                    # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
-                    c.flags = flags = flags & ~_SKIP_FLAGS | (
-                        CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
-                if flags & _CLOSING_FLAGS:
-                    # CLOSE_AFTER_REPLY (QUIT, protocol error) and CLOSE_ASAP:
-                    # no command pipelined behind may run, nor grow the reply.
-                    return
-        if reader.error is not None:
-            set_protocol_error(c, reader.error)
-            return
-        # An unauthenticated client gets one request per parse(); go on with
-        # the rest, which that request (AUTH, HELLO) may have made legal.
-        if not auth_required or not cmds:
-            return
+    # c is the current client while its commands run; a nested loop (a busy
+    # script serving other clients from its hook) puts back the one it
+    # interrupted.
+    prev, server.current_client = server.current_client, c
+    try:
+        while True:
+            auth_required = not c.authenticated
+            cmds = reader.parse(auth_required)
+            if c.flags & _CLOSING_FLAGS:
+                return
+            clock = 0   # each command's end is the next one's start (process_command)
+            for argv in cmds:
+                clock = process_command(c, argv, clock)
+                flags = c.flags
+                if flags & _AFTER_COMMAND_FLAGS:
+                    if flags & _SKIP_FLAGS:
+                        # resetClient(): SKIP silenced the command just run;
+                        # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
+                        c.flags = flags = flags & ~_SKIP_FLAGS | (
+                            CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
+                    if flags & _CLOSING_FLAGS:
+                        # CLOSE_AFTER_REPLY (QUIT, protocol error), CLOSE_ASAP:
+                        # no command pipelined behind may run, nor grow the reply.
+                        return
+            if reader.error is not None:
+                set_protocol_error(c, reader.error)
+                return
+            # An unauthenticated client gets one request per parse(); go on
+            # with the rest, which that request (AUTH, HELLO) may have made legal.
+            if not auth_required or not cmds:
+                return
+    finally:
+        server.current_client = prev
 
 
 def set_protocol_error(c, err):

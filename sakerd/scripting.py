@@ -247,7 +247,11 @@ def execute_from_lua(argv):
     try:
         c.flags = CLIENT_SCRIPT
         c.db = _caller_db()
-        server.process_command(c, argv)
+        prev, server.current_client = server.current_client, c
+        try:
+            server.process_command(c, argv)
+        finally:
+            server.current_client = prev
         reply = bytes(c.buf)
     finally:
         c.buf = bytearray()

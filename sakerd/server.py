@@ -205,7 +205,8 @@ class Server:
         One function, not two: a Python call costs as much as all the
         checks. Scripts come here too, after their own checks (scripting.py):
         their fake client is authenticated, never subscribed, and may run
-        while the server is BUSY with the script itself.
+        while the server is BUSY with the script itself. The caller makes c
+        the current client (once per pipeline, not per command).
 
         The duration is measured from `clock` when given: the end of the
         previous command of the same pipeline. That is one clock read per
@@ -228,7 +229,7 @@ class Server:
             # subscribers before anything this command does (pubsub.Fanout).
             self.fanout.flush()
         c.argv = argv
-        c.cmd = c.lastcmd = cmd
+        c.lastcmd = cmd
         arity = cmd.arity
         if arity != len(argv) and (arity > 0 or len(argv) < -arity):
             cmd.rejected_calls += 1
@@ -250,8 +251,6 @@ class Server:
             return clock
         # call()
         errors = self.stat_total_error_replies
-        prev = self.current_client
-        self.current_client = c
         if not clock:
             clock = _perf_counter_ns()
         try:
@@ -260,7 +259,6 @@ class Server:
             # A bug in one command must not take the daemon down: log it
             # with its traceback, answer an error, keep serving.
             self._command_crashed(c, cmd, e)
-        self.current_client = prev
         if self.monitors and not flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
             # After the command, as Redis 7: SELECT shows the new db.
             from .networking import monitor_feed

@@ -47,7 +47,7 @@ def hset_command(c):
     """HSET replies with the number of new fields, HMSET with +OK."""
     argv = c.argv
     if len(argv) % 2 == 1:
-        c.add_reply_error("wrong number of arguments for '%s' command" % c.cmd.fullname)
+        c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     h = lookup_hash_write_or_create(c, argv[1])
     if h is None:

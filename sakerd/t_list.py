@@ -64,7 +64,7 @@ def pop_generic(c, head):
     argv = c.argv
     argc = len(argv)
     if argc > 3:
-        c.add_reply_error("wrong number of arguments for '%s' command" % c.cmd.fullname)
+        c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     count = 0
     if argc == 3:

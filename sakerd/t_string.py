@@ -272,7 +272,7 @@ def expire_to_ms_or_reply(c, arg, flags):
         return None
     seconds = flags & (SET_EX | SET_EXAT)
     if ms <= 0 or (seconds and ms > LLONG_MAX // 1000):
-        c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+        c.add_reply_error("invalid expire time in '%s' command" % c.lastcmd.fullname)
         return None
     if seconds:
         ms *= 1000
@@ -280,7 +280,7 @@ def expire_to_ms_or_reply(c, arg, flags):
         ms += mstime()
     if ms > LLONG_MAX:
         # C's signed overflow leaves a negative number: the same error.
-        c.add_reply_error("invalid expire time in '%s' command" % c.cmd.fullname)
+        c.add_reply_error("invalid expire time in '%s' command" % c.lastcmd.fullname)
         return None
     return ms
 
@@ -359,7 +359,7 @@ def mget_command(c):
 def mset_command(c):
     argv = c.argv
     if len(argv) % 2 == 0:
-        c.add_reply_error("wrong number of arguments for '%s' command" % c.cmd.fullname)
+        c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     db = c.db
     expires = db.expires
@@ -375,7 +375,7 @@ def mset_command(c):
 def msetnx_command(c):
     argv = c.argv
     if len(argv) % 2 == 0:
-        c.add_reply_error("wrong number of arguments for '%s' command" % c.cmd.fullname)
+        c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     db = c.db
     keys = argv[1::2]
