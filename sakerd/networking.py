@@ -41,6 +41,9 @@ CLIENT_SCRIPT = 1 << 8       # the fake client of EVAL and saker.call
 # going away (as prepareClientToWrite and _addReplyToBufferOrList do).
 CLIENT_NO_REPLY_MASK = (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_CLOSE_ASAP |
                         CLIENT_CLOSE_AFTER_REPLY)
+# Pub/sub frames are queued whatever CLIENT REPLY says (Redis's CLIENT_PUSHING):
+# pass this mask to add_reply() for them.
+PUSHING = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY
 
 CLIENT_TYPE_NORMAL = 0
 CLIENT_TYPE_SLAVE = 1
@@ -123,9 +126,9 @@ class Client:
 
     # ---- replies (hot path) ------------------------------------------
 
-    def add_reply(self, data):
-        """Queue one or more whole RESP units."""
-        if self.flags & CLIENT_NO_REPLY_MASK:
+    def add_reply(self, data, silenced_by=CLIENT_NO_REPLY_MASK):
+        """Queue one or more whole RESP units (pub/sub frames: silenced_by=PUSHING)."""
+        if self.flags & silenced_by:
             return
         buf = self.buf
         if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
@@ -504,6 +507,11 @@ def process_input_buffer(c):
                 return
     finally:
         server.current_client = prev
+        if server.deferred_pushes:
+            # Held while c was the current client but not in a command
+            # (a log line of a protocol error): c is no longer running.
+            from .pubsub import flush_deferred_pushes
+            flush_deferred_pushes(c)
 
 
 def set_protocol_error(c, err):

@@ -47,7 +47,7 @@ SPUBLISH) is not provided, so PUBSUB HELP lists no SHARD* subcommands.
 """
 
 from . import log as logmod
-from .networking import CLIENT_NO_REPLY_MASK, CLIENT_PUBSUB, CLIENT_SCRIPT
+from .networking import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
 from .server import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
                      CMD_STALE)
 from .util import string_match
@@ -101,7 +101,7 @@ class Fanout:
         server.fanout = None
         frames2, frames3 = self.frames2, self.frames3
         for c in self.subscribers:
-            c.add_reply(frames2 if c.resp == 2 else frames3)
+            c.add_reply(frames2 if c.resp == 2 else frames3, PUSHING)
 
 
 def _flush_fanout():
@@ -118,7 +118,7 @@ def _reply_subscription(c, kind, name):
     """One confirmation frame: kind, name (None: a nil), running count."""
     c.add_reply(_HEADER3[c.resp] + _bulk(kind) +
                 (_NULL[c.resp] if name is None else _bulk(name)) +
-                b":%d\r\n" % subscription_count(c))
+                b":%d\r\n" % subscription_count(c), PUSHING)
 
 
 def _leave_pubsub_if_done(c):
@@ -239,10 +239,10 @@ def publish(channel, message, out_of_band=False):
                 # (this loop is its hot path): replies already queued, none
                 # suppressed, still under the limit check after this frame.
                 buf = c.buf
-                if buf and not c.flags & CLIENT_NO_REPLY_MASK and len(buf) <= limit:
+                if buf and not c.flags & PUSHING and len(buf) <= limit:
                     buf += frame
                 else:
-                    c.add_reply(frame)
+                    c.add_reply(frame, PUSHING)
     if server.pubsub_patterns:
         for pattern, clients in list(server.pubsub_patterns.items()):
             if not string_match(pattern, channel):
@@ -255,20 +255,22 @@ def publish(channel, message, out_of_band=False):
                 if c is running and (out_of_band or server.deferred_pushes):
                     server.deferred_pushes.append((c, frame))
                 else:
-                    c.add_reply(frame)
+                    c.add_reply(frame, PUSHING)
                 receivers += 1
     return receivers
 
 
-def flush_deferred_pushes():
-    """Queue the frames held back for clients no longer running a command."""
+def flush_deferred_pushes(finished):
+    """Queue the frames held back while the command of `finished` ran.
+
+    A command run by a script (its fake client) is nested in the command of
+    the script's caller, which is still running: its frames wait for that.
+    """
+    if finished.flags & CLIENT_SCRIPT:
+        return
     held, server.deferred_pushes = server.deferred_pushes, []
-    running = server.current_client
     for c, frame in held:
-        if c is running:        # a nested call returned; the outer one runs on
-            server.deferred_pushes.append((c, frame))
-        else:
-            c.add_reply(frame)
+        c.add_reply(frame, PUSHING)
 
 
 def publish_log_line(line):

@@ -265,7 +265,7 @@ class Server:
             monitor_feed(c, c.argv)
         if self.deferred_pushes:
             from .pubsub import flush_deferred_pushes
-            flush_deferred_pushes()
+            flush_deferred_pushes(c)
         end = _perf_counter_ns()
         ns = end - clock
         cmd.calls += 1

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from helpers import wait_for
+
 
 SYNC = b"PING zz-sync\r\n"
 SYNC_REPLIES = (b"*2\r\n$4\r\npong\r\n$7\r\nzz-sync\r\n",   # RESP2, subscribed
@@ -408,3 +410,41 @@ def test_subscriber_command_in_same_loop_turn_as_batched_publish(wire):
     assert pub.ask() == b":1\r\n:1\r\n:1\r\n"
     assert sub.ask() == (frame(b"message", b"a", b"1", push=True) +
                          frame(b"message", b"a", b"2", push=True) + b"+PONG\r\n")
+
+
+def _until_ok(sock, data):
+    """Send data; every byte received until it ends with '+OK'."""
+    sock.sendall(data)
+    out = b""
+    while not out.endswith(b"+OK\r\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError(out)
+        out += chunk
+    return out
+
+
+def _reply_off_transcript(port):
+    sub, pub = Wire(port), Wire(port)
+    try:
+        sub.ask(b"HELLO 3\r\n")   # RESP3: CLIENT REPLY ON is allowed while subscribed
+        sub.sock.sendall(b"CLIENT REPLY OFF\r\nSUBSCRIBE a\r\nPING\r\n")
+        wait_for(lambda: pub.ask(b"PUBSUB NUMSUB a\r\n").endswith(b":1\r\n"))
+        published = pub.ask(b"PUBLISH a m1\r\n")
+        got = _until_ok(sub.sock, b"CLIENT REPLY ON\r\n")
+        skip = _until_ok(sub.sock, b"CLIENT REPLY SKIP\r\nUNSUBSCRIBE a\r\nECHO x\r\n"
+                                   b"CLIENT REPLY ON\r\n")
+        return published, got, skip
+    finally:
+        sub.close()
+        pub.close()
+
+
+def test_pubsub_frames_ignore_client_reply_off_as_redis(daemon, redis_server_port):
+    """Redis 7 marks pub/sub frames CLIENT_PUSHING: CLIENT REPLY OFF/SKIP
+    silence command replies (PING, ECHO here) but not subscribe
+    confirmations nor messages."""
+    want = _reply_off_transcript(redis_server_port)
+    assert want[1] == (frame(b"subscribe", b"a", 1, push=True) +
+                       frame(b"message", b"a", b"m1", push=True) + b"+OK\r\n")
+    assert _reply_off_transcript(daemon.port) == want
