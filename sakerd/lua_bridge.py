@@ -207,7 +207,7 @@ def lua_path_templates(value, base_dir, lua):
 # never interrupts them.
 BRIDGE_SOURCE = "=[sakerd]"
 BOOTSTRAP = r"""
-local check, py_print, hook_count, lua_path, lua_cpath = ...
+local check, py_print, hook_count, lua_path, lua_cpath, unwrap_error = ...
 local SOURCE = "=[sakerd]"
 local G = _G
 local getinfo, sethook, getregistry = debug.getinfo, debug.sethook, debug.getregistry
@@ -226,6 +226,7 @@ local xpcall_args = (_VERSION ~= "Lua 5.1") or (jit ~= nil)
 if jit then jit.off() end          -- count hooks do not fire in compiled traces
 string.dump = nil                  -- no way back from a function to bytecode
 getmetatable("").__metatable = false  -- the string library stays private
+local as_function = python.as_function  -- a Python callable as a C function
 G.python = nil                     -- lupa's module: nothing of Python is reachable
 if package and package.loaded then package.loaded.python = nil end
 
@@ -256,7 +257,19 @@ local function hook()
   end
 end
 
+-- What a C function's Python code raised (a LuaRaise) reaches Lua as a
+-- userdata wrapping the exception: every place that catches an error turns
+-- it back into the value it carries.
+local function error_value(e)
+  if type(e) == "userdata" then
+    local v = unwrap_error(e)
+    if v ~= nil then return v end
+  end
+  return e
+end
+
 local function handler(e)
+  e = error_value(e)
   local i = user_frame(2)
   local msg, raw
   if type(e) == "table" and type(rawget(e, "err")) == "string" then
@@ -354,6 +367,7 @@ end
 -- Redis's pcall: an {err=...} error comes back as its message.
 function S.pcall(f, ...)
   local r = pack(pcall(f, ...))
+  if not r[1] then r[2] = error_value(r[2]) end
   if not r[1] and type(r[2]) == "table" and type(rawget(r[2], "err")) == "string" then
     r[2] = rawget(r[2], "err")
   end
@@ -363,7 +377,7 @@ end
 function S.xpcall(f, h, ...)
   local guarded = function(e)
     if killed then return e end     -- hooks are off in here: never run user code
-    return h(e)
+    return h(error_value(e))
   end
   if xpcall_args then return xpcall(f, guarded, ...) end
   local a = pack(...)
@@ -405,6 +419,11 @@ function co.create(f)
   local c = co_create(f)
   sethook(c, hook, "", hook_count)    -- a coroutine has its own hook
   return c
+end
+function co.resume(c, ...)
+  local r = pack(co_resume(c, ...))
+  if not r[1] then r[2] = error_value(r[2]) end
+  return unpack(r, 1, r.n)
 end
 function co.wrap(f)
   local c = co.create(f)
@@ -577,6 +596,14 @@ function B.add_function(tname, name, py)
   end
 end
 
+-- A Python function called as a C function: it returns its values and
+-- raises LuaRaise(value) for a Lua error. Being C, a tail call to it keeps
+-- the caller's frame, so an error it raises still knows the script's line.
+function B.add_c_function(tname, name, py)
+  local t = tname == "redis" and redis_t or saker_t
+  t[name] = as_function(py)
+end
+
 function B.set_constant(tname, name, value)
   local t = tname == "redis" and redis_t or saker_t
   t[name] = value
@@ -652,7 +679,7 @@ class LuaBridge:
         lua_cpath = lua_path_templates(config.lua_cpath, base, False)
         self.B = self.lua.execute(BOOTSTRAP, self._hook_check, self._print,
                                   HOOK_COUNT, lua_path.encode(), lua_cpath.encode(),
-                                  name=BRIDGE_SOURCE.encode())
+                                  self._unwrap_error, name=BRIDGE_SOURCE.encode())
         self._run = self.B.run
         self._run_script = self.B.run_script
         self._run_plugin = self.B.run_plugin
@@ -686,6 +713,14 @@ class LuaBridge:
     def add_function(self, table, name, entry):
         """entry(*lua_args) -> (True, values...) or (False, error value)."""
         self.B.add_function(table.encode(), name.encode(), entry)
+
+    def add_c_function(self, table, name, fn):
+        """fn(*lua_args) -> value(s), or raises LuaRaise(value) as the Lua error."""
+        self.B.add_c_function(table.encode(), name.encode(), fn)
+
+    def _unwrap_error(self, e):
+        """The Lua error value a C function's LuaRaise carries, else nil."""
+        return self.to_lua(e.value) if isinstance(e, LuaRaise) else None
 
     def set_constant(self, table, name, value):
         self.B.set_constant(table.encode(), name.encode(), value)

@@ -11,7 +11,15 @@ nil.
 
 Reply -> Lua (redis.call): integer -> number; bulk -> string; null bulk
 and null array -> false; array -> table; status -> {ok=...}; error ->
-{err=...}, raised by redis.call and returned by redis.pcall.
+{err=...}, raised by redis.call and returned by redis.pcall. After
+redis.setresp(3) the script's commands answer in RESP3, whose types add:
+null -> nil; boolean -> boolean; map -> {map={k=v}}; set -> {set={m=true}};
+double -> {double=n}; big number -> {big_number=s}; verbatim string ->
+{verbatim_string={format=, string=}}; attributes are skipped.
+
+The redis.* functions are C functions to Lua (see add_c_function in
+lua_bridge), as in Redis: `return redis.call(...)` is a tail call that
+keeps the script's frame, so its error still carries the script's line.
 
 Errors of a script come back as Redis 7 writes them: the message (with
 "ERR " in front unless it came from an {err=...} table), then " script:
@@ -71,24 +79,37 @@ def _double(v, resp):
     return b"$%d\r\n%s\r\n" % (len(s), s) if resp == 2 else b",%s\r\n" % s
 
 
-def lua_to_resp(v, resp, out, depth=0):
-    """Append the RESP encoding of a converted Lua value to the list `out`."""
+def _bool(v, resp, script_resp):
+    """Redis 7.0: a script in RESP2 (the default) answers true as 1 and false
+    as null; one that called redis.setresp(3) answers booleans (0/1 in RESP2)."""
+    if script_resp == 2:
+        return b":1\r\n" if v else _null(resp)
+    if resp == 2:
+        return b":1\r\n" if v else b":0\r\n"
+    return b"#t\r\n" if v else b"#f\r\n"
+
+
+def lua_to_resp(v, resp, out, depth=0, script_resp=2):
+    """Append the RESP encoding of a converted Lua value to the list `out`.
+
+    resp: the client's protocol; script_resp: the script's (redis.setresp).
+    """
     if isinstance(v, bytes):
         out.append(b"$%d\r\n%s\r\n" % (len(v), v))
     elif isinstance(v, bool):
-        out.append(b":1\r\n" if v else _null(resp))
+        out.append(_bool(v, resp, script_resp))
     elif isinstance(v, (int, float)):
         out.append(b":%d\r\n" % _integer(v))
     elif isinstance(v, dict):
         if depth >= MAX_REPLY_DEPTH:
             out.append(_error_unit(b"ERR reached lua stack limit"))
         else:
-            _table_to_resp(v, resp, out, depth)
+            _table_to_resp(v, resp, out, depth, script_resp)
     else:
         out.append(_null(resp))
 
 
-def _table_to_resp(t, resp, out, depth):
+def _table_to_resp(t, resp, out, depth, script_resp):
     err = t.get(b"err")
     if isinstance(err, bytes):
         out.append(_error_unit(err))
@@ -119,14 +140,14 @@ def _table_to_resp(t, resp, out, depth):
     if isinstance(m, dict):
         out.append(b"*%d\r\n" % (2 * len(m)) if resp == 2 else b"%%%d\r\n" % len(m))
         for k, v in m.items():
-            lua_to_resp(k, resp, out, depth + 1)
-            lua_to_resp(v, resp, out, depth + 1)
+            lua_to_resp(k, resp, out, depth + 1, script_resp)
+            lua_to_resp(v, resp, out, depth + 1, script_resp)
         return
     s = t.get(b"set")
     if isinstance(s, dict):
         out.append(b"*%d\r\n" % len(s) if resp == 2 else b"~%d\r\n" % len(s))
         for k in s:
-            lua_to_resp(k, resp, out, depth + 1)
+            lua_to_resp(k, resp, out, depth + 1, script_resp)
         return
     items = []
     j = 1
@@ -135,13 +156,13 @@ def _table_to_resp(t, resp, out, depth):
         j += 1
     out.append(b"*%d\r\n" % len(items))
     for v in items:
-        lua_to_resp(v, resp, out, depth + 1)
+        lua_to_resp(v, resp, out, depth + 1, script_resp)
 
 
-def reply_value(c, v):
+def reply_value(c, v, script_resp=2):
     """Reply to c with a converted Lua value, as one unit."""
     out = []
-    lua_to_resp(v, c.resp, out)
+    lua_to_resp(v, c.resp, out, 0, script_resp)
     c.add_reply(b"".join(out))
 
 
@@ -156,10 +177,10 @@ def error_text(res, sha=None):
     return msg
 
 
-def reply_result(c, res, sha=None):
+def reply_result(c, res, sha=None, script_resp=2):
     """Reply to c with what a call into Lua produced (value or error)."""
     if res.ok:
-        reply_value(c, res.value)
+        reply_value(c, res.value, script_resp)
     else:
         c.add_reply(_error_unit(error_text(res, sha)))
 
@@ -184,11 +205,11 @@ def parse_reply(buf, pos=0):
             return False, pos
         data = bytes(buf[pos:pos + n])
         if t == b"=":
-            data = data[4:]
+            data = {b"verbatim_string": {b"format": data[:3], b"string": data[4:]}}
         elif t == b"!":
-            return {b"err": data}, pos + n + 2
+            data = push_error(b"-" + data)
         return data, pos + n + 2
-    if t in (b"*", b"~", b">"):
+    if t in (b"*", b">"):
         n = int(line)
         if n < 0:
             return False, pos
@@ -197,6 +218,12 @@ def parse_reply(buf, pos=0):
             v, pos = parse_reply(buf, pos)
             items.append(v)
         return items, pos
+    if t == b"~":
+        members = {}
+        for _ in range(int(line)):
+            k, pos = parse_reply(buf, pos)
+            members[k if not isinstance(k, list) else tuple(k)] = True
+        return {b"set": members}, pos
     if t == b"%":
         n = int(line)
         m = {}
@@ -205,8 +232,13 @@ def parse_reply(buf, pos=0):
             v, pos = parse_reply(buf, pos)
             m[k if not isinstance(k, list) else tuple(k)] = v
         return {b"map": m}, pos
+    if t == b"|":
+        # Attributes are not shown to scripts: skip them, convert what follows.
+        for _ in range(2 * int(line)):
+            pos = parse_reply(buf, pos)[1]
+        return parse_reply(buf, pos)
     if t == b"_":
-        return False, pos
+        return None, pos
     if t == b"#":
         return line == b"t", pos
     if t == b",":
@@ -231,8 +263,8 @@ def _caller_db():
     return c.db if c is not None else server.db[0]
 
 
-def execute_from_lua(argv):
-    """Run argv as a command of a script; the RESP reply bytes."""
+def execute_from_lua(argv, resp=2):
+    """Run argv as a command of a script speaking RESP `resp`; the reply bytes."""
     cmd = server.lookup_command(argv)
     if cmd is None or cmd.proc is None and cmd.subcommands is None:
         return b"-ERR Unknown Redis command called from script\r\n"
@@ -246,6 +278,7 @@ def execute_from_lua(argv):
     c = _fake_clients.pop() if _fake_clients else create_fake_client()
     try:
         c.flags = CLIENT_SCRIPT
+        c.resp = resp
         c.db = _caller_db()
         prev, server.current_client = server.current_client, c
         try:
@@ -271,8 +304,8 @@ def push_error(text):
     return {b"err": code + b" " + msg.strip(b"\r\n")}
 
 
-def call_from_lua(argv, raise_error):
-    reply = execute_from_lua(argv)
+def call_from_lua(argv, raise_error, resp=2):
+    reply = execute_from_lua(argv, resp)
     if reply[:1] == b"-":
         err = push_error(reply.rstrip(b"\r\n"))
         if raise_error:
@@ -284,9 +317,17 @@ def call_from_lua(argv, raise_error):
 
 
 # ---- the redis.* table ------------------------------------------------------
+#
+# Each function returns its Lua value or raises LuaRaise(error value): they
+# are installed with add_c_function, so they are C functions to Lua.
+
+class ScriptRun:
+    """The protocol redis.call speaks in the running EVAL (None: no EVAL)."""
+    resp = None
+
 
 def _redis_raise(text):
-    return False, server.lua.to_lua(push_error(text))
+    raise LuaRaise(push_error(text))
 
 
 def _redis_argv(args):
@@ -308,41 +349,70 @@ def _redis_generic(raise_error):
     def entry(*args):
         argv, err = _redis_argv(args)
         if argv is None:
-            return _redis_raise(err) if raise_error else (True, server.lua.to_lua(push_error(err)))
-        try:
-            return True, server.lua.to_lua(call_from_lua(argv, raise_error))
-        except LuaRaise as e:
-            return False, server.lua.to_lua(e.value)
+            if raise_error:
+                _redis_raise(err)
+            return server.lua.to_lua(push_error(err))
+        return server.lua.to_lua(call_from_lua(argv, raise_error, ScriptRun.resp or 2))
     return entry
+
+
+def _lua_tonumber(v):
+    """Lua's lua_tonumber: a number, a numeric string's value, else 0."""
+    if isinstance(v, bool) or v is None:
+        return 0
+    if isinstance(v, (int, float)):
+        return v
+    if isinstance(v, bytes):
+        text = v.strip()
+        try:
+            return float(text)
+        except ValueError:
+            try:
+                return int(text, 16) if text.lower().startswith((b"0x", b"-0x")) else 0
+            except ValueError:
+                return 0
+    return 0
+
+
+def redis_setresp(*args):
+    if ScriptRun.resp is None:
+        _redis_raise(b"redis.setresp can only be called inside a script invocation")
+    if len(args) != 1:
+        _redis_raise(b"redis.setresp() requires one argument.")
+    n = _lua_tonumber(args[0])
+    resp = int(n) if n == n and abs(n) < 2 ** 31 else 0   # C's (int) cast
+    if resp not in (2, 3):
+        _redis_raise(b"RESP version must be 2 or 3.")
+    ScriptRun.resp = resp
 
 
 def redis_sha1hex(*args):
     if len(args) != 1:
-        return _redis_raise(b"wrong number of arguments")
+        _redis_raise(b"wrong number of arguments")
     s = args[0]
     if isinstance(s, (int, float)) and not isinstance(s, bool):
         s = _number_text(s)
     elif not isinstance(s, bytes):
         s = b""
-    return True, hashlib.sha1(s).hexdigest().encode()
+    return hashlib.sha1(s).hexdigest().encode()
 
 
 def redis_error_reply(*args):
     if len(args) != 1 or not isinstance(args[0], bytes):
-        return True, server.lua.to_lua(push_error(b"wrong number or type of arguments"))
+        return server.lua.to_lua(push_error(b"wrong number or type of arguments"))
     text = args[0] if args[0].startswith(b"-") else b"-" + args[0]
-    return True, server.lua.to_lua(push_error(text))
+    return server.lua.to_lua(push_error(text))
 
 
 def redis_status_reply(*args):
     if len(args) != 1 or not isinstance(args[0], bytes):
-        return True, server.lua.to_lua(push_error(b"wrong number or type of arguments"))
-    return True, server.lua.to_lua({b"ok": args[0]})
+        return server.lua.to_lua(push_error(b"wrong number or type of arguments"))
+    return server.lua.to_lua({b"ok": args[0]})
 
 
 def redis_log(*args):
     if len(args) < 2:
-        return _redis_raise(b"redis.log() requires two arguments or more.")
+        _redis_raise(b"redis.log() requires two arguments or more.")
     level = args[0]
     if isinstance(level, bytes):
         try:
@@ -350,10 +420,10 @@ def redis_log(*args):
         except ValueError:
             level = None
     if not isinstance(level, (int, float)) or isinstance(level, bool):
-        return _redis_raise(b"First argument must be a number (log level).")
+        _redis_raise(b"First argument must be a number (log level).")
     level = int(level)
     if not LL_DEBUG <= level <= LL_WARNING:
-        return _redis_raise(b"Invalid debug level.")
+        _redis_raise(b"Invalid debug level.")
     parts = []
     for a in args[1:]:
         if isinstance(a, bytes):
@@ -361,17 +431,17 @@ def redis_log(*args):
         elif isinstance(a, (int, float)) and not isinstance(a, bool):
             parts.append(_number_text(a))
     log_from(level, server.lua.where(), b" ".join(parts).decode("utf-8", "replace"))
-    return (True,)
 
 
 def install_redis_table(bridge):
-    bridge.add_function("redis", "call", _redis_generic(True))
-    bridge.add_function("redis", "pcall", _redis_generic(False))
-    bridge.add_function("redis", "sha1hex", redis_sha1hex)
-    bridge.add_function("redis", "error_reply", redis_error_reply)
-    bridge.add_function("redis", "status_reply", redis_status_reply)
-    bridge.add_function("redis", "log", redis_log)
-    bridge.add_function("redis", "replicate_commands", lambda *a: (True, True))
+    bridge.add_c_function("redis", "call", _redis_generic(True))
+    bridge.add_c_function("redis", "pcall", _redis_generic(False))
+    bridge.add_c_function("redis", "setresp", redis_setresp)
+    bridge.add_c_function("redis", "sha1hex", redis_sha1hex)
+    bridge.add_c_function("redis", "error_reply", redis_error_reply)
+    bridge.add_c_function("redis", "status_reply", redis_status_reply)
+    bridge.add_c_function("redis", "log", redis_log)
+    bridge.add_c_function("redis", "replicate_commands", lambda *a: True)
     for name, value in (("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2),
                         ("LOG_WARNING", 3), ("REDIS_VERSION", REDIS_VERSION.encode()),
                         ("REDIS_VERSION_NUM", REDIS_VERSION_NUM)):
@@ -448,8 +518,12 @@ def eval_generic(c, evalsha):
             return
     keys = argv[3:3 + numkeys]
     args = argv[3 + numkeys:]
-    res = bridge.eval_script(sha, keys, args, client=c, owner=_eval_owner())
-    reply_result(c, res, sha)
+    saved, ScriptRun.resp = ScriptRun.resp, 2    # each run starts in RESP2
+    try:
+        res = bridge.eval_script(sha, keys, args, client=c, owner=_eval_owner())
+        reply_result(c, res, sha, ScriptRun.resp)
+    finally:
+        ScriptRun.resp = saved
 
 
 def eval_command(c):
