@@ -22,7 +22,7 @@ import time
 from . import anet
 from .ae import AE_READABLE, AE_WRITABLE, AE_BARRIER
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
-from .resp import RequestReader, repr_arg
+from .resp import RequestReader, encode_bulk_array, repr_arg
 from .server import server
 
 # Client flags (the subset of Redis's that sakerd uses, same meaning).
@@ -155,6 +155,13 @@ class Client:
 
     def add_reply_bulks(self, items):
         """An array of bulk strings (None items are nil)."""
+        try:
+            data = encode_bulk_array(items)
+        except TypeError:   # a None among the items
+            pass
+        else:
+            self.add_reply(data)
+            return
         parts = [b"*%d\r\n" % len(items)]
         null = b"$-1\r\n" if self.resp == 2 else b"_\r\n"
         for b in items:

@@ -418,6 +418,13 @@ def encode_bulk(b):
     return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
+def encode_bulk_array(items):
+    """An array of bulk strings: a request's encoding, which hiredis's C
+    pack_command() builds about twice as fast as Python. TypeError if an
+    item is None (a nil has no place in a request)."""
+    return hiredis.pack_command(tuple(items))
+
+
 def encode_integer(n):
     return b":%d\r\n" % n
 

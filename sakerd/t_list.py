@@ -155,7 +155,7 @@ def lrange_command(c):
     if rng is None:
         c.add_reply(EMPTY_ARRAY)
     else:
-        c.add_reply_bulks(list(islice(lst, rng[0], rng[1] + 1)))
+        c.add_reply_bulks(tuple(islice(lst, rng[0], rng[1] + 1)))
 
 
 def ltrim_command(c):
