@@ -108,6 +108,29 @@ class ApiBackend(abc.ABC):
         pass
 
 
+# aeApiPoll's translation of epoll events, as a table indexed by the bits
+# it looks at: IN is readable, OUT writable, ERR and HUP both. (select has
+# no EPOLL* names where there is no epoll.)
+_EPOLL_BITS = (select.EPOLLIN | select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+               if hasattr(select, "epoll") else 0)
+
+
+def _ae_mask(ev):
+    if not _EPOLL_BITS:
+        return 0
+    mask = 0
+    if ev & select.EPOLLIN:
+        mask |= AE_READABLE
+    if ev & select.EPOLLOUT:
+        mask |= AE_WRITABLE
+    if ev & (select.EPOLLERR | select.EPOLLHUP):
+        mask |= AE_READABLE | AE_WRITABLE
+    return mask
+
+
+_EPOLL_TO_AE = [_ae_mask(ev) for ev in range(_EPOLL_BITS + 1)]
+
+
 class EpollBackend(ApiBackend):
     name = "epoll"
 
@@ -157,17 +180,8 @@ class EpollBackend(ApiBackend):
     def poll(self, timeout):
         if timeout is None:
             timeout = -1
-        fired = []
-        for fd, ev in self.ep.poll(timeout, self.setsize):
-            mask = 0
-            if ev & select.EPOLLIN:
-                mask |= AE_READABLE
-            if ev & select.EPOLLOUT:
-                mask |= AE_WRITABLE
-            if ev & (select.EPOLLERR | select.EPOLLHUP):
-                mask |= AE_READABLE | AE_WRITABLE
-            fired.append((fd, mask))
-        return fired
+        masks = _EPOLL_TO_AE
+        return [(fd, masks[ev & _EPOLL_BITS]) for fd, ev in self.ep.poll(timeout, self.setsize)]
 
     def close(self):
         self.ep.close()
