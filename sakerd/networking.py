@@ -15,13 +15,11 @@ own handler), otherwise marked CLOSE_ASAP and freed from before_sleep by
 free_clients_in_async_free_queue(), never in the middle of a write.
 """
 
-import errno
-import socket
 import time
 
 from . import anet
-from .ae import AE_READABLE, AE_WRITABLE, AE_BARRIER
-from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+from .ae import AE_READABLE, AE_WRITABLE
+from .log import log, LL_VERBOSE, LL_WARNING
 from .resp import RequestReader, encode_bulk_array, repr_arg
 from .server import server
 

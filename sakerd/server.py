@@ -9,12 +9,10 @@ import json
 import os
 import random
 import resource
-import socket
 import sys
 import time
 
-from . import __version__
-from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
+from .log import log, LL_WARNING
 from .memory import HeapTrimmer
 
 # call() reads the clock twice per command: spare it the module lookup.
@@ -366,7 +364,7 @@ def cron_should_run(ms):
 
 
 def server_cron(el, id, data):
-    from . import db, networking
+    from . import db
     server.update_cached_time()
     if cron_should_run(100):
         server.track_instantaneous_metric(STATS_METRIC_COMMAND, server.stat_numcommands)

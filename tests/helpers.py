@@ -162,6 +162,12 @@ class Daemon:
         self.proc.wait()
 
 
+def encode_command(*args):
+    """A request as a client library sends it: an array of bulk strings."""
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
 class RawConn:
     """A plain socket speaking bytes, with a strict RESP reader."""
 
@@ -213,6 +219,23 @@ class RawConn:
                 return None
             return [self.read_reply() for _ in range(n)]
         raise AssertionError("not RESP: %r" % line)
+
+    def read_wire(self):
+        """One RESP2 or RESP3 reply as its raw bytes."""
+        line = self.read_line() + b"\r\n"
+        kind, n = line[:1], line[1:-2]
+        if kind in b"$=!":
+            n = int(n)
+            return line if n < 0 else line + self.read_exact(n + 2)
+        if kind in b"*~>%|":
+            n = max(0, int(n)) * (2 if kind in b"%|" else 1)
+            return line + b"".join(self.read_wire() for _ in range(n))
+        return line
+
+    def call(self, *args):
+        """Send one command (bytes, str or numbers); its reply as raw bytes."""
+        self.send(encode_command(*args))
+        return self.read_wire()
 
     def read_all(self, timeout=5):
         """Everything until the server closes the connection."""

@@ -9,14 +9,13 @@ and redis-cli driving the daemon.
 """
 
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 import redis
 
-from helpers import Daemon, require_tool
+from helpers import Daemon, RawConn, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -38,50 +37,6 @@ def r3(sakerd):
     c = sakerd.client(protocol=3)
     c.flushall()
     return c
-
-
-class Wire:
-    """A connection that returns each reply as its raw bytes (RESP2 or 3)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            assert data, "connection closed"
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line + b"\r\n"
-
-    def _exact(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            assert data, "connection closed"
-            self.buf += data
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def reply(self):
-        line = self._line()
-        kind = line[:1]
-        if kind in b"$=!":
-            n = int(line[1:-2])
-            return line if n < 0 else line + self._exact(n + 2)
-        if kind in b"*~>%":
-            n = max(0, int(line[1:-2])) * (2 if kind == b"%" else 1)
-            return line + b"".join(self.reply() for _ in range(n))
-        return line
-
-    def call(self, *args):
-        args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        self.sock.sendall(b"*%d\r\n" % len(args) +
-                          b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-        return self.reply()
-
-    def close(self):
-        self.sock.close()
 
 
 # Every command of SPEC §5 with its options and its error cases. Key and
@@ -136,7 +91,7 @@ def script_commands():
 
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_every_reply_is_byte_identical_to_redis_server(sakerd, redis_server_port, protocol):
-    ours, theirs = Wire(sakerd.port), Wire(redis_server_port)
+    ours, theirs = RawConn(("127.0.0.1", sakerd.port)), RawConn(("127.0.0.1", redis_server_port))
     try:
         for conn in (ours, theirs):
             if protocol == 3:

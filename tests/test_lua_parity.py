@@ -5,62 +5,14 @@ both answers are compared with each other and with the bytes written here.
 """
 
 import hashlib
-import socket
 
 import pytest
 
-from helpers import Daemon
+from helpers import Daemon, RawConn
 
 
 def sha(body):
     return hashlib.sha1(body.encode()).hexdigest().encode()
-
-
-def command(*args):
-    args = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
-class Conn:
-    """A raw connection reading whole RESP2/RESP3 replies as wire bytes."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            assert data, "connection closed"
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line + b"\r\n"
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            assert data, "connection closed"
-            self.buf += data
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def reply(self):
-        line = self.line()
-        t, n = line[:1], line[1:-2]
-        if t in b"$=!":
-            return line + (self.exact(int(n) + 2) if int(n) >= 0 else b"")
-        if t in b"*~>":
-            return line + b"".join(self.reply() for _ in range(max(int(n), 0)))
-        if t in b"%|":
-            return line + b"".join(self.reply() for _ in range(2 * int(n)))
-        return line
-
-    def ask(self, *args):
-        self.sock.sendall(command(*args))
-        return self.reply()
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +31,12 @@ def ask_both(saker_port, redis_server_port):
     def ask(*requests, resp=2):
         answers = []
         for port in (redis_server_port, saker_port):
-            c = Conn(port)
+            c = RawConn(("127.0.0.1", port))
             conns.append(c)
             if resp == 3:
-                c.ask("HELLO", "3")
+                c.call("HELLO", "3")
             for req in requests:
-                last = c.ask(*req)
+                last = c.call(*req)
             answers.append(last)
         assert answers[1] == answers[0], "sakerd differs from redis-server"
         return answers[1]
