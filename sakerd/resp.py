@@ -200,12 +200,14 @@ def take_canonical(buf, pos, out):
             if buf[pos] != 42:  # '*': hiredis read some other type here
                 break
             n = len(argv)     # TypeError for None ('*-1')
-            p = pos + (4 if n < 10 else len(b"*%d\r\n" % n))
+            p = pos + (4 if n < 10 else 5 if n < 100 else len(b"*%d\r\n" % n))
             for a in argv:
                 if buf[p] != 36:  # '$'
                     break
                 n = len(a)    # TypeError for None ('$-1')
-                p += n + (6 if n < 10 else 7 if n < 100 else len(b"$%d\r\n\r\n" % n))
+                # '$', the digits of n, CRLF, n bytes, CRLF.
+                p += n + (6 if n < 10 else 7 if n < 100 else 8 if n < 1000 else
+                          9 if n < 10000 else len(b"$%d\r\n\r\n" % n))
             else:
                 if argv:      # '*0': an empty request, skipped as by Redis
                     out.append(argv)
