@@ -570,7 +570,13 @@ def send_reply_to_client(el, fd, c, mask):
 
 
 def handle_clients_with_pending_writes():
-    """Called before sleeping: try to write replies directly (hot path)."""
+    """Called before sleeping: try to write replies directly (hot path).
+
+    Also from the loops that serve clients while a script runs or exec
+    waits: messages still in an open fan-out batch go out with the rest.
+    """
+    if server.fanout is not None:
+        server.fanout.flush()
     pending = server.clients_pending_write
     if not pending:
         return 0

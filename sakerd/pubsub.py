@@ -22,8 +22,10 @@ every unit in the order Redis would send them -- before any command of a
 subscribed client, before any command but PUBLISH, before a protocol
 error reply, on any publish that is not batched (a log line, an event, a
 script's or a task's publish, another channel), on any subscription
-change, once it holds FANOUT_FLUSH_BYTES, and before the loop sleeps
-(server.before_sleep), which is also when replies are written.
+change, once it holds FANOUT_FLUSH_BYTES, and whenever pending replies
+are written (networking.handle_clients_with_pending_writes: before the
+loop sleeps, and in the loops that serve clients while a script runs or
+saker.exec waits).
 
 Protocols. A RESP2 subscriber gets arrays (`*3 message ch msg`) and, in
 Redis's words, is in "subscribed context": only (P)SUBSCRIBE,

@@ -449,8 +449,6 @@ def before_sleep(el):
     global _networking
     if _networking is None:
         from . import networking as _networking
-    if server.fanout is not None:
-        server.fanout.flush()
     _networking.handle_clients_with_pending_writes()
     _networking.free_clients_in_async_free_queue()
 
