@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from helpers import require_tool
+from helpers import require_tool, wait_for
 
 PAIR = "local a, b = %s; return {a or false, b or false}"
 
@@ -198,6 +198,40 @@ def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
     # Other clients were answered all along, not after the wait.
     assert len(latencies) > 100, len(latencies)
     assert max(latencies) < 0.25, max(latencies)
+
+
+def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
+    """PUBLISHes served while exec waits are batched (pubsub.Fanout); the
+    batch goes out with the other replies of the waiting loop, not when
+    the exec returns."""
+    d = make_daemon()
+    r = d.client(protocol=2, decode_responses=True)
+    publisher = d.client(protocol=2)
+    sub = d.client(protocol=2).pubsub()
+    sub.subscribe("during")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    result = {}
+
+    def run_exec():
+        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 3000})')[0]
+        result["done"] = time.monotonic()
+
+    th = threading.Thread(target=run_exec)
+    th.start()
+    try:
+        # exec is waiting once PUBLISH is answered while EVAL still runs.
+        wait_for(lambda: any(c.get("cmd") == "eval" for c in publisher.client_list()),
+                 5, "the EVAL to be waiting in exec")
+        assert publisher.publish("during", "m1") == 1
+        msg = sub.get_message(timeout=2)
+        got = time.monotonic()
+        assert msg is not None and msg["data"] == b"m1", msg
+        assert th.is_alive(), "the message came only after exec returned"
+    finally:
+        th.join()
+        kill_quietly(result["pid"])
+        sub.close()
+    assert got < result["done"]
 
 
 def test_exec_disabled_by_configuration(make_daemon):
