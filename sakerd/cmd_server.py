@@ -149,6 +149,7 @@ def reset_command(c):
     from . import pubsub
     pubsub.unsubscribe_all_channels(c, False)
     pubsub.unsubscribe_all_patterns(c, False)
+    pubsub.unsubscribe_all_shard_channels(c, False)
     c.flags &= ~CLIENT_PUBSUB
     if c.flags & CLIENT_MONITOR:
         c.flags &= ~CLIENT_MONITOR

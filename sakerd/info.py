@@ -13,7 +13,8 @@ import sys
 import time
 
 from . import __version__, REDIS_COMPAT_VERSION
-from .server import server, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT, STATS_METRIC_NET_OUTPUT
+from .server import (server, CLIENT_PUBSUB, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT,
+                     STATS_METRIC_NET_OUTPUT)
 from .util import bytes_to_human
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -69,7 +70,7 @@ def section_clients():
         ("tracking_clients", 0),
         ("clients_in_timeout_table", 0),
         ("pubsub_clients", sum(1 for c in server.clients.values()
-                               if c.pubsub_channels or c.pubsub_patterns)),
+                               if c.flags & CLIENT_PUBSUB)),
     ]
 
 
@@ -124,6 +125,7 @@ def section_stats():
         ("keyspace_misses", server.stat_keyspace_misses),
         ("pubsub_channels", len(server.pubsub_channels)),
         ("pubsub_patterns", len(server.pubsub_patterns)),
+        ("pubsubshard_channels", len(server.pubsub_shard_channels)),
         ("total_error_replies", server.stat_total_error_replies),
         ("client_query_buffer_limit_disconnections", server.stat_client_qbuf_limit_disconnections),
         ("client_output_buffer_limit_disconnections", server.stat_client_outbuf_limit_disconnections),

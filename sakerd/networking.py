@@ -21,7 +21,7 @@ from . import anet
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
 from .resp import RequestReader, encode_bulk_array, repr_arg
-from .server import server
+from .server import server, CLIENT_PUBSUB
 
 # Client flags (the subset of Redis's that sakerd uses, same meaning).
 CLIENT_MONITOR = 1 << 2
@@ -31,7 +31,7 @@ CLIENT_UNIX_SOCKET = 1 << 11
 CLIENT_REPLY_OFF = 1 << 22
 CLIENT_REPLY_SKIP_NEXT = 1 << 23
 CLIENT_REPLY_SKIP = 1 << 24
-CLIENT_PUBSUB = 1 << 18
+# CLIENT_PUBSUB = 1 << 18: defined in server.py (process_command tests it)
 CLIENT_PENDING_WRITE = 1 << 21
 CLIENT_PROTECTED = 1 << 28
 CLIENT_SCRIPT = 1 << 8       # the fake client of EVAL and saker.call
@@ -94,6 +94,7 @@ class Client:
         "last_interaction", "reader", "argv", "lastcmd", "db",
         "authenticated", "resp", "buf", "reply_bytes_sent",
         "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
+        "pubsub_shard_channels",
         "send", "events_installed", "peer_is_local", "user_data")
 
     def __init__(self, sock, fd, flags=0):
@@ -117,6 +118,7 @@ class Client:
         self.obuf_soft_limit_reached_time = 0
         self.pubsub_channels = {}
         self.pubsub_patterns = {}
+        self.pubsub_shard_channels = {}
         self.send = sock.send if sock is not None else None
         self.events_installed = 0
         self.peer_is_local = True
@@ -683,12 +685,12 @@ def client_info_string(c):
     cmd = c.lastcmd.fullname if c.lastcmd is not None else "NULL"
     qbuf = c.reader.pending()
     return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
-            "sub=%d psub=%d ssub=0 multi=-1 qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=0 "
+            "sub=%d psub=%d ssub=%d multi=-1 qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=0 "
             "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=default "
             "redir=-1 resp=%d") % (
         c.id, c.addr, c.laddr, c.fd, (c.name or b"").decode("utf-8", "replace"),
         now - c.ctime, now - c.last_interaction, client_flags_string(c), c.db.id,
-        len(c.pubsub_channels), len(c.pubsub_patterns), qbuf, 0, c.reader.argv_len_sum,
+        len(c.pubsub_channels), len(c.pubsub_patterns), len(c.pubsub_shard_channels), qbuf, 0, c.reader.argv_len_sum,
         len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd, c.resp)
 
 

@@ -42,16 +42,21 @@ Log lines and events can be published from inside any command; for the
 client running that command they wait until its reply is complete (see
 publish()), so they cannot split a reply a RESP3 subscriber is receiving.
 
+Sharded pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, PUBSUB SHARDCHANNELS
+and SHARDNUMSUB) is Redis 7.0's without a cluster: a namespace of its own
+('smessage' frames, no patterns), whose (un)subscribe counts are of shard
+channels only, while a shard subscription puts a client in the subscribed
+context like any other.
+
 Redis keeps a client's patterns in a list and the server's in a dict; here
 both sides are dicts used as ordered sets (value None): O(1) membership,
-and iteration in subscription order. Sharded pub/sub (SSUBSCRIBE,
-SPUBLISH) is not provided, so PUBSUB HELP lists no SHARD* subcommands.
+and iteration in subscription order.
 """
 
 from . import log as logmod
 from .networking import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
 from .server import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
-                     CMD_STALE)
+                     CMD_NOSCRIPT, CMD_STALE)
 from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
@@ -116,15 +121,16 @@ def subscription_count(c):
     return len(c.pubsub_channels) + len(c.pubsub_patterns)
 
 
-def _reply_subscription(c, kind, name):
-    """One confirmation frame: kind, name (None: a nil), running count."""
+def _reply_subscription(c, kind, name, count=None):
+    """One confirmation frame: kind, name (None: a nil), running count
+    (of channels and patterns, unless given: shard channels count apart)."""
     c.add_reply(_HEADER3[c.resp] + _bulk(kind) +
                 (_NULL[c.resp] if name is None else _bulk(name)) +
-                b":%d\r\n" % subscription_count(c), PUSHING)
+                b":%d\r\n" % (subscription_count(c) if count is None else count), PUSHING)
 
 
 def _leave_pubsub_if_done(c):
-    if not c.pubsub_channels and not c.pubsub_patterns:
+    if not c.pubsub_channels and not c.pubsub_patterns and not c.pubsub_shard_channels:
         c.flags &= ~CLIENT_PUBSUB
 
 
@@ -176,6 +182,37 @@ def unsubscribe_pattern(c, pattern, notify):
     _leave_pubsub_if_done(c)
     if notify:
         _reply_subscription(c, b"punsubscribe", pattern)
+
+
+def subscribe_shard_channel(c, channel):
+    _flush_fanout()
+    if channel not in c.pubsub_shard_channels:
+        c.pubsub_shard_channels[channel] = None
+        server.pubsub_shard_channels.setdefault(channel, {})[c] = None
+    c.flags |= CLIENT_PUBSUB
+    _reply_subscription(c, b"ssubscribe", channel, len(c.pubsub_shard_channels))
+
+
+def unsubscribe_shard_channel(c, channel, notify):
+    _flush_fanout()
+    if channel in c.pubsub_shard_channels:
+        del c.pubsub_shard_channels[channel]
+        subs = server.pubsub_shard_channels[channel]
+        del subs[c]
+        if not subs:
+            del server.pubsub_shard_channels[channel]
+    _leave_pubsub_if_done(c)
+    if notify:
+        _reply_subscription(c, b"sunsubscribe", channel, len(c.pubsub_shard_channels))
+
+
+def unsubscribe_all_shard_channels(c, notify):
+    count = len(c.pubsub_shard_channels)
+    for channel in list(c.pubsub_shard_channels):
+        unsubscribe_shard_channel(c, channel, notify)
+    if notify and count == 0:
+        _reply_subscription(c, b"sunsubscribe", None, 0)
+    return count
 
 
 def unsubscribe_all_channels(c, notify):
@@ -325,6 +362,32 @@ def publish_command(c):
     c.add_reply(b":%d\r\n" % receivers)
 
 
+def spublish_command(c):
+    """SPUBLISH: 'smessage' frames to the shard channel's subscribers."""
+    channel, message = c.argv[1], c.argv[2]
+    subs = server.pubsub_shard_channels.get(channel)
+    receivers = 0
+    if subs:
+        body = b"$8\r\nsmessage\r\n" + _bulk(channel) + _bulk(message)
+        for s in list(subs):
+            s.add_reply(_HEADER3[s.resp] + body, PUSHING)
+        receivers = len(subs)
+    c.add_reply(b":%d\r\n" % receivers)
+
+
+def ssubscribe_command(c):
+    for channel in c.argv[1:]:
+        subscribe_shard_channel(c, channel)
+
+
+def sunsubscribe_command(c):
+    if len(c.argv) == 1:
+        unsubscribe_all_shard_channels(c, True)
+    else:
+        for channel in c.argv[1:]:
+            unsubscribe_shard_channel(c, channel, True)
+
+
 def publish_batched(channel, message):
     """publish() through the channel's Fanout (see the module docstring)."""
     fanout = server.fanout
@@ -345,21 +408,36 @@ def _subcommand_syntax_error(c):
         c.argv[1][:128].decode("utf-8", "replace"), c.argv[0].decode("utf-8", "replace").upper()))
 
 
-def pubsub_channels_command(c):
+def _channel_list(c, channels):
     argv = c.argv
     if len(argv) > 3:
         _subcommand_syntax_error(c)
         return
     pat = argv[2] if len(argv) == 3 else None
-    c.add_reply_bulks([ch for ch in server.pubsub_channels
-                       if pat is None or string_match(pat, ch)])
+    c.add_reply_bulks([ch for ch in channels if pat is None or string_match(pat, ch)])
+
+
+def _numsub(c, channels):
+    out = [b"*%d\r\n" % ((len(c.argv) - 2) * 2)]
+    for ch in c.argv[2:]:
+        out.append(_bulk(ch) + b":%d\r\n" % len(channels.get(ch, ())))
+    c.add_reply(b"".join(out))
+
+
+def pubsub_channels_command(c):
+    _channel_list(c, server.pubsub_channels)
 
 
 def pubsub_numsub_command(c):
-    out = [b"*%d\r\n" % ((len(c.argv) - 2) * 2)]
-    for ch in c.argv[2:]:
-        out.append(_bulk(ch) + b":%d\r\n" % len(server.pubsub_channels.get(ch, ())))
-    c.add_reply(b"".join(out))
+    _numsub(c, server.pubsub_channels)
+
+
+def pubsub_shardchannels_command(c):
+    _channel_list(c, server.pubsub_shard_channels)
+
+
+def pubsub_shardnumsub_command(c):
+    _numsub(c, server.pubsub_shard_channels)
 
 
 def pubsub_numpat_command(c):
@@ -367,8 +445,6 @@ def pubsub_numpat_command(c):
 
 
 def pubsub_help_command(c):
-    # Redis 7.0's text, less the SHARDCHANNELS/SHARDNUMSUB entries: sakerd
-    # has no sharded pub/sub.
     c.add_reply_help("PUBSUB", [
         "CHANNELS [<pattern>]",
         "    Return the currently active channels matching a <pattern> (default: '*').",
@@ -376,7 +452,11 @@ def pubsub_help_command(c):
         "    Return number of subscriptions to patterns.",
         "NUMSUB [<channel> ...]",
         "    Return the number of subscribers for the specified channels, excluding",
-        "    pattern subscriptions(default: no channels)."])
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)"])
 
 
 def _pubsub_container():
@@ -388,6 +468,10 @@ def _pubsub_container():
                     summary="Get the count of subscribers for channels"),
             Command("numpat", pubsub_numpat_command, 2, _PUBSUB, group="pubsub",
                     summary="Get the count of unique patterns pattern subscriptions"),
+            Command("shardchannels", pubsub_shardchannels_command, -2, _PUBSUB, group="pubsub",
+                    summary="List active shard channels"),
+            Command("shardnumsub", pubsub_shardnumsub_command, -2, _PUBSUB, group="pubsub",
+                    summary="Get the count of subscribers for shard channels"),
             Command("help", pubsub_help_command, 2, _PUBSUB, group="pubsub",
                     summary="Show helpful text about the different subcommands")):
         cmd.add_subcommand(sub)
@@ -406,5 +490,11 @@ COMMANDS = [
             summary="Stop listening for messages posted to channels matching the given patterns"),
     Command("publish", publish_command, 3, _PUBSUB | CMD_FAST | CMD_FANOUT, group="pubsub",
             summary="Post a message to a channel"),
+    Command("ssubscribe", ssubscribe_command, -2, _SUBCTX | CMD_NOSCRIPT, 1, -1, 1,
+            group="pubsub", summary="Listen for messages published to the given shard channels"),
+    Command("sunsubscribe", sunsubscribe_command, -1, _SUBCTX | CMD_NOSCRIPT, 1, -1, 1,
+            group="pubsub", summary="Stop listening for messages posted to the given shard channels"),
+    Command("spublish", spublish_command, 3, _PUBSUB | CMD_FAST, 1, 1, 1, group="pubsub",
+            summary="Post a message to a shard channel"),
     _pubsub_container(),
 ]

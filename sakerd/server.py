@@ -33,6 +33,10 @@ CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
 CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
 CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
 
+# The client flag process_command() tests for the subscribed context (the
+# other client flags are in networking.py, which imports this module).
+CLIENT_PUBSUB = 1 << 18
+
 STATS_METRIC_SAMPLES = 16
 STATS_METRIC_COMMAND = 0
 STATS_METRIC_NET_INPUT = 1
@@ -108,6 +112,7 @@ class Server:
         self.pidfile = None
         self.pubsub_channels = {}   # channel -> {client: None}
         self.pubsub_patterns = {}   # pattern -> {client: None}
+        self.pubsub_shard_channels = {}   # shard channel -> {client: None}
         self.slowlog = []
         self.slowlog_entry_id = 0
         self.script_busy = False     # a script passed lua-time-limit: -BUSY mode
@@ -168,10 +173,11 @@ class Server:
                               out_of_band=True)
 
     def pubsub_unsubscribe_all(self, c):
-        if c.pubsub_channels or c.pubsub_patterns:
+        if c.flags & CLIENT_PUBSUB:
             from . import pubsub
             pubsub.unsubscribe_all_channels(c, False)
             pubsub.unsubscribe_all_patterns(c, False)
+            pubsub.unsubscribe_all_shard_channels(c, False)
 
     # ---- commands -----------------------------------------------------------
 
@@ -238,7 +244,7 @@ class Server:
             cmd.rejected_calls += 1
             c.add_reply_error("-NOAUTH Authentication required.")
             return clock
-        if c.pubsub_channels or c.pubsub_patterns:
+        if c.flags & CLIENT_PUBSUB:
             if c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
                 cmd.rejected_calls += 1
                 c.add_reply_error(

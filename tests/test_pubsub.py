@@ -184,9 +184,20 @@ def test_pubsub_introspection(wire):
         b"-ERR wrong number of arguments for 'pubsub' command\r\n")
 
 
+def test_sharded_channels_are_listed_apart(wire):
+    """(Order is the hash table's in Redis, so this is not side by side.)"""
+    a, b = wire(), wire()
+    a.ask(b"SSUBSCRIBE s1 s2\r\nSUBSCRIBE c1\r\n")
+    listing = b.ask(b"PUBSUB SHARDCHANNELS\r\n")
+    assert listing.startswith(b"*2\r\n") and sorted(listing[4:].split(b"\r\n")[1::2]) == [b"s1", b"s2"]
+    assert b.ask(b"PUBSUB CHANNELS\r\n") == b"*1\r\n$2\r\nc1\r\n"
+    assert b.ask(b"INFO stats\r\n").count(b"pubsubshard_channels:2\r\n") == 1
+    assert re.search(rb"sub=1 psub=0 ssub=2 ", b.ask(b"CLIENT LIST\r\n"))
+
+
 def test_pubsub_help(wire):
     assert wire().ask(b"PUBSUB HELP\r\n") == (
-        b"*10\r\n"
+        b"*14\r\n"
         b"+PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
         b"+CHANNELS [<pattern>]\r\n"
         b"+    Return the currently active channels matching a <pattern> (default: '*').\r\n"
@@ -195,6 +206,10 @@ def test_pubsub_help(wire):
         b"+NUMSUB [<channel> ...]\r\n"
         b"+    Return the number of subscribers for the specified channels, excluding\r\n"
         b"+    pattern subscriptions(default: no channels).\r\n"
+        b"+SHARDCHANNELS [<pattern>]\r\n"
+        b"+    Return the currently active shard level channels matching a <pattern> (default: '*').\r\n"
+        b"+SHARDNUMSUB [<shardchannel> ...]\r\n"
+        b"+    Return the number of subscribers for the specified shard level channel(s)\r\n"
         b"+HELP\r\n"
         b"+    Prints this help.\r\n")
 
@@ -271,6 +286,18 @@ SCRIPTS = {
               ("a", b"UNSUBSCRIBE a\r\nUNSUBSCRIBE b\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\n"
                     b"PUNSUBSCRIBE\r\nHELLO 2\r\n"),
               ("a", b"SUBSCRIBE c\r\nHELLO 3\r\n")],
+    "sharded": [
+        ("a", b"SSUBSCRIBE s1 s2 s1\r\nSUBSCRIBE c1\r\nPSUBSCRIBE p*\r\nPING\r\nECHO x\r\n"),
+        ("b", b"SPUBLISH s1 m1\r\nSPUBLISH c1 m2\r\nPUBLISH s1 m3\r\nPUBLISH c1 m4\r\n"
+              b"SPUBLISH nobody m5\r\nPUBSUB SHARDCHANNELS s1\r\n"
+              b"PUBSUB SHARDCHANNELS x*\r\nPUBSUB SHARDNUMSUB s1 s2 s3\r\nPUBSUB SHARDNUMSUB\r\n"
+              b"PUBSUB NUMSUB s1 c1\r\nPUBSUB CHANNELS\r\nPUBSUB SHARDCHANNELS a b\r\n"
+              b"SPUBLISH s1\r\nSSUBSCRIBE\r\n"),
+        ("a", b"SUNSUBSCRIBE s1\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nECHO y\r\nSUNSUBSCRIBE\r\n"
+              b"SUNSUBSCRIBE\r\nECHO z\r\n"),
+        ("c", b"HELLO 3\r\n"),
+        ("c", b"SSUBSCRIBE s9\r\nSPUBLISH s9 self\r\nECHO ok\r\nRESET\r\n"),
+        ("b", b"SPUBLISH s9 gone\r\nPUBSUB SHARDNUMSUB s9\r\n")],
     # No pattern subscribed: PUBLISHes are batched (pubsub.Fanout); every
     # subscriber must still see every unit in Redis's order, across
     # channels, protocols, other commands and the 64 KB flush.
