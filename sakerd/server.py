@@ -15,7 +15,7 @@ import time
 from .log import log, LL_WARNING
 from .memory import HeapTrimmer
 
-# call() reads the clock twice per command: spare it the module lookup.
+# process_command() reads the clock once per command: spare it the module lookup.
 _perf_counter_ns = time.perf_counter_ns
 
 # Command flags (the subset of Redis's that sakerd uses).
