@@ -40,8 +40,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
+    """Our resident set size; None when /proc cannot be read (out of fds)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except OSError:
+        return None
 
 
 def _libc():
@@ -84,10 +88,13 @@ class HeapTrimmer:
         if now < self.next_trim:
             return
         before = rss_bytes()
+        if before is None:
+            return      # out of descriptors: the cron must not fail; trim later
         self.libc.malloc_trim(0)
         cost = time.monotonic() - now
         self.trims += 1
-        if before - rss_bytes() < TRIM_WORTH and cost > TRIM_CHEAP:
+        after = rss_bytes()
+        if (after is None or before - after < TRIM_WORTH) and cost > TRIM_CHEAP:
             self.backoff = min(self.backoff * 2 or 2, TRIM_BACKOFF_MAX)
         else:
             self.backoff = 0
