@@ -327,30 +327,34 @@ def init_log_channel():
 
 # ---- commands -----------------------------------------------------------------
 
+def _for_each_name(c, subscribe):
+    for name in c.argv[1:]:
+        subscribe(c, name)
+
+
+def _unsubscribe_names(c, unsubscribe, unsubscribe_all):
+    """The names given, or all of them (one nil reply if there are none)."""
+    if len(c.argv) == 1:
+        unsubscribe_all(c, True)
+    else:
+        for name in c.argv[1:]:
+            unsubscribe(c, name, True)
+
+
 def subscribe_command(c):
-    for channel in c.argv[1:]:
-        subscribe_channel(c, channel)
+    _for_each_name(c, subscribe_channel)
 
 
 def unsubscribe_command(c):
-    if len(c.argv) == 1:
-        unsubscribe_all_channels(c, True)
-    else:
-        for channel in c.argv[1:]:
-            unsubscribe_channel(c, channel, True)
+    _unsubscribe_names(c, unsubscribe_channel, unsubscribe_all_channels)
 
 
 def psubscribe_command(c):
-    for pattern in c.argv[1:]:
-        subscribe_pattern(c, pattern)
+    _for_each_name(c, subscribe_pattern)
 
 
 def punsubscribe_command(c):
-    if len(c.argv) == 1:
-        unsubscribe_all_patterns(c, True)
-    else:
-        for pattern in c.argv[1:]:
-            unsubscribe_pattern(c, pattern, True)
+    _unsubscribe_names(c, unsubscribe_pattern, unsubscribe_all_patterns)
 
 
 def publish_command(c):
@@ -376,16 +380,11 @@ def spublish_command(c):
 
 
 def ssubscribe_command(c):
-    for channel in c.argv[1:]:
-        subscribe_shard_channel(c, channel)
+    _for_each_name(c, subscribe_shard_channel)
 
 
 def sunsubscribe_command(c):
-    if len(c.argv) == 1:
-        unsubscribe_all_shard_channels(c, True)
-    else:
-        for channel in c.argv[1:]:
-            unsubscribe_shard_channel(c, channel, True)
+    _unsubscribe_names(c, unsubscribe_shard_channel, unsubscribe_all_shard_channels)
 
 
 def publish_batched(channel, message):
