@@ -136,102 +136,84 @@ def _leave_pubsub_if_done(c):
 
 # ---- subscribing ---------------------------------------------------------
 
+def _subscribe(c, mine, everyone, name):
+    """Add name to the client's set and c to the server's set for name."""
+    _flush_fanout()
+    if name not in mine:
+        mine[name] = None
+        everyone.setdefault(name, {})[c] = None
+    c.flags |= CLIENT_PUBSUB
+
+
+def _unsubscribe(c, mine, everyone, name):
+    _flush_fanout()
+    if name in mine:
+        del mine[name]
+        subs = everyone[name]
+        del subs[c]
+        if not subs:
+            # Drop the entry of the last subscriber, or PUBSUB CHANNELS
+            # would grow with every channel ever used.
+            del everyone[name]
+    _leave_pubsub_if_done(c)
+
+
+def _unsubscribe_all(c, mine, unsubscribe, notify, kind, count=None):
+    """Unsubscribe from every name; with nothing subscribed, one nil reply."""
+    n = len(mine)
+    for name in list(mine):
+        unsubscribe(c, name, notify)
+    if notify and n == 0:
+        _reply_subscription(c, kind, None, count)
+    return n
+
+
 def subscribe_channel(c, channel):
     """Subscribe c to channel (a no-op if it already is) and confirm."""
-    _flush_fanout()
-    if channel not in c.pubsub_channels:
-        c.pubsub_channels[channel] = None
-        server.pubsub_channels.setdefault(channel, {})[c] = None
-    c.flags |= CLIENT_PUBSUB
+    _subscribe(c, c.pubsub_channels, server.pubsub_channels, channel)
     _reply_subscription(c, b"subscribe", channel)
 
 
 def unsubscribe_channel(c, channel, notify):
     """Unsubscribe c from channel; confirms even if it was not subscribed."""
-    _flush_fanout()
-    if channel in c.pubsub_channels:
-        del c.pubsub_channels[channel]
-        subs = server.pubsub_channels[channel]
-        del subs[c]
-        if not subs:
-            # Drop the entry of the last subscriber, or PUBSUB CHANNELS
-            # would grow with every channel ever used.
-            del server.pubsub_channels[channel]
-    _leave_pubsub_if_done(c)
+    _unsubscribe(c, c.pubsub_channels, server.pubsub_channels, channel)
     if notify:
         _reply_subscription(c, b"unsubscribe", channel)
 
 
 def subscribe_pattern(c, pattern):
-    _flush_fanout()
-    if pattern not in c.pubsub_patterns:
-        c.pubsub_patterns[pattern] = None
-        server.pubsub_patterns.setdefault(pattern, {})[c] = None
-    c.flags |= CLIENT_PUBSUB
+    _subscribe(c, c.pubsub_patterns, server.pubsub_patterns, pattern)
     _reply_subscription(c, b"psubscribe", pattern)
 
 
 def unsubscribe_pattern(c, pattern, notify):
-    _flush_fanout()
-    if pattern in c.pubsub_patterns:
-        del c.pubsub_patterns[pattern]
-        subs = server.pubsub_patterns[pattern]
-        del subs[c]
-        if not subs:
-            del server.pubsub_patterns[pattern]
-    _leave_pubsub_if_done(c)
+    _unsubscribe(c, c.pubsub_patterns, server.pubsub_patterns, pattern)
     if notify:
         _reply_subscription(c, b"punsubscribe", pattern)
 
 
 def subscribe_shard_channel(c, channel):
-    _flush_fanout()
-    if channel not in c.pubsub_shard_channels:
-        c.pubsub_shard_channels[channel] = None
-        server.pubsub_shard_channels.setdefault(channel, {})[c] = None
-    c.flags |= CLIENT_PUBSUB
+    _subscribe(c, c.pubsub_shard_channels, server.pubsub_shard_channels, channel)
     _reply_subscription(c, b"ssubscribe", channel, len(c.pubsub_shard_channels))
 
 
 def unsubscribe_shard_channel(c, channel, notify):
-    _flush_fanout()
-    if channel in c.pubsub_shard_channels:
-        del c.pubsub_shard_channels[channel]
-        subs = server.pubsub_shard_channels[channel]
-        del subs[c]
-        if not subs:
-            del server.pubsub_shard_channels[channel]
-    _leave_pubsub_if_done(c)
+    _unsubscribe(c, c.pubsub_shard_channels, server.pubsub_shard_channels, channel)
     if notify:
         _reply_subscription(c, b"sunsubscribe", channel, len(c.pubsub_shard_channels))
 
 
-def unsubscribe_all_shard_channels(c, notify):
-    count = len(c.pubsub_shard_channels)
-    for channel in list(c.pubsub_shard_channels):
-        unsubscribe_shard_channel(c, channel, notify)
-    if notify and count == 0:
-        _reply_subscription(c, b"sunsubscribe", None, 0)
-    return count
-
-
 def unsubscribe_all_channels(c, notify):
-    """Unsubscribe from every channel; with nothing subscribed, one nil reply."""
-    count = len(c.pubsub_channels)
-    for channel in list(c.pubsub_channels):
-        unsubscribe_channel(c, channel, notify)
-    if notify and count == 0:
-        _reply_subscription(c, b"unsubscribe", None)
-    return count
+    return _unsubscribe_all(c, c.pubsub_channels, unsubscribe_channel, notify, b"unsubscribe")
 
 
 def unsubscribe_all_patterns(c, notify):
-    count = len(c.pubsub_patterns)
-    for pattern in list(c.pubsub_patterns):
-        unsubscribe_pattern(c, pattern, notify)
-    if notify and count == 0:
-        _reply_subscription(c, b"punsubscribe", None)
-    return count
+    return _unsubscribe_all(c, c.pubsub_patterns, unsubscribe_pattern, notify, b"punsubscribe")
+
+
+def unsubscribe_all_shard_channels(c, notify):
+    return _unsubscribe_all(c, c.pubsub_shard_channels, unsubscribe_shard_channel, notify,
+                            b"sunsubscribe", 0)
 
 
 # ---- publishing (hot path) -------------------------------------------------
