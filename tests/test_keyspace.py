@@ -10,12 +10,11 @@ and redis-cli driving the daemon.
 
 import re
 import subprocess
-import time
 
 import pytest
 import redis
 
-from helpers import Daemon, RawConn, require_tool
+from helpers import Daemon, RawConn, require_tool, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -320,18 +319,11 @@ def test_scan_returns_every_key_present_for_the_whole_scan(r):
 
 # ---- expiry ------------------------------------------------------------------------------
 
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in %.1fs" % timeout
-        time.sleep(0.01)
-
-
 def test_px_expiry_lazy_and_ttl_values(r):
     r.set("k", "v", px=100)
     assert 0 < r.pttl("k") <= 100
     assert r.ttl("k") in (0, 1)         # TTL rounds to the nearest second
-    wait_until(lambda: r.get("k") is None)
+    wait_for(lambda: r.get("k") is None, 5, "k to expire")
     assert r.ttl("k") == -2
     assert r.pttl("k") == -2
     r.set("p", "v")
@@ -350,7 +342,7 @@ def test_active_expiry_removes_keys_nobody_reads(r):
     for i in range(50):
         r.pexpire("e%d" % i, 50)
     r.set("keep", "v")
-    wait_until(lambda: r.dbsize() == 1)
+    wait_for(lambda: r.dbsize() == 1, 5, "the expired keys to go")
     assert r.info("stats")["expired_keys"] >= 50
     assert r.keys("*") == [b"keep"]
 

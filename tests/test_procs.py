@@ -58,17 +58,6 @@ def process_group(pgid):
     return sorted(out)
 
 
-def wait_until(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
-
-
 def kill_quietly(pid, sig=signal.SIGKILL):
     try:
         os.kill(pid, sig)
@@ -82,7 +71,7 @@ class Events:
     def __init__(self, daemon):
         self.ps = daemon.client(protocol=2, decode_responses=True).pubsub()
         self.ps.subscribe("events")
-        wait_until(lambda: self.ps.get_message(timeout=1), what="subscribe confirmation")
+        wait_for(lambda: self.ps.get_message(timeout=1), what="subscribe confirmation")
         self.events = []
         self.cursor = {}     # name -> index of the first event wait_for has not consumed
 
@@ -106,7 +95,7 @@ class Events:
                     self.cursor[name] = i + 1
                     return e
             return None
-        return wait_until(found, timeout, "%s -> %s" % (name, to_state))
+        return wait_for(found, timeout, "%s -> %s" % (name, to_state))
 
     def transitions(self, name):
         return [(e["from_state"], e["to_state"]) for e in self.poll() if e["name"] == name]
@@ -167,11 +156,11 @@ def test_exec_returns_the_daemon_pid_from_its_pidfile(make_daemon, tmp_path):
         assert pid == int(pidfile.read_text())
         # Its parent exited; as a child subreaper sakerd adopted it. (The
         # pidfile may be written before the background shell execs sleep.)
-        wait_until(lambda: proc_stat(pid)[4] == "sleep", what="exec of sleep")
+        wait_for(lambda: proc_stat(pid)[4] == "sleep", what="exec of sleep")
         assert proc_stat(pid)[1] == d.pid
     finally:
         kill_quietly(pid)
-    wait_until(lambda: pid not in children_of(d.pid), what="the daemon to be reaped")
+    wait_for(lambda: pid not in children_of(d.pid), what="the daemon to be reaped")
 
 
 def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
@@ -286,7 +275,7 @@ def test_stop_kills_a_term_ignoring_group_after_timeout_and_it_stays_stopped(mak
            'stop_timeout_ms = 700, cmd = "trap \'\' TERM; sleep 300 & sleep 300 & wait"}', 0)
     running = ev.wait_for("stubborn", "running")
     leader = running["pid"]
-    group = wait_until(lambda: len(process_group(leader)) == 3 and process_group(leader),
+    group = wait_for(lambda: len(process_group(leader)) == 3 and process_group(leader),
                        what="the shell and its two children")
     t0 = time.monotonic()
     assert r.execute_command("PROC", "STOP", "stubborn") == "OK"
@@ -296,7 +285,7 @@ def test_stop_kills_a_term_ignoring_group_after_timeout_and_it_stays_stopped(mak
     assert stopped["signal"] == "SIGKILL"
     assert ev.transitions("stubborn")[-2:] == [("running", "stopping"), ("stopping", "stopped")]
     # Its children died with it.
-    wait_until(lambda: not any(proc_stat(p) for p in group), what="the group to be gone")
+    wait_for(lambda: not any(proc_stat(p) for p in group), what="the group to be gone")
     # A manual STOP is never undone by autorestart.
     time.sleep(5)
     assert ev.transitions("stubborn")[-1] == ("stopping", "stopped")
@@ -349,12 +338,12 @@ def test_proc_commands(make_daemon, tmp_path):
     web2 = ev.wait_for("web", "running")["pid"]
     assert web2 != web
     assert r.execute_command("PROC", "RESTART", "web") == "OK"
-    wait_until(lambda: ev.transitions("web")[-3:] == [
+    wait_for(lambda: ev.transitions("web")[-3:] == [
         ("running", "stopping"), ("stopping", "stopped"), ("stopped", "starting")],
         what="restart")
     assert r.execute_command("PROC", "STOP", "daemon") == "OK"
     ev.wait_for("daemon", "stopped")
-    wait_until(lambda: proc_stat(daemon) is None, what="the daemon to be gone")
+    wait_for(lambda: proc_stat(daemon) is None, what="the daemon to be gone")
     # Without autorestart, a program that ran its startsecs and then exited stays exited.
     r.eval('return saker.supervise{name = "once", cmd = "sleep 0.3; exit 4", startsecs = 0.1, '
            'autorestart = false}', 0)
@@ -392,7 +381,7 @@ def test_plugin_supervises_at_start_and_a_reload_does_not_undo_stop(make_daemon,
     d = make_daemon("scripts-dir %s\n" % plugins)
     r = d.client(protocol=2, decode_responses=True)
     ev = Events(d)
-    wait_until(lambda: "state=running" in r.execute_command("PROC", "LIST")[0], what="svc running")
+    wait_for(lambda: "state=running" in r.execute_command("PROC", "LIST")[0], what="svc running")
     # A plugin command may drive PROC through saker.call.
     assert r.execute_command("SVC-RESTART") == "OK"
     ev.wait_for("svc", "stopped")

@@ -23,7 +23,8 @@ import time
 import pytest
 
 from helpers import Daemon, ROOT, require_tool
-from test_procs import pair, children_of, wait_until
+from test_procs import pair, children_of
+from helpers import wait_for
 
 
 def unprivileged_launch():
@@ -116,7 +117,7 @@ def test_a_thousand_execs_leave_no_zombie_and_report_every_status(nobody_daemon)
     def settled():
         kids = children_of(d.pid)
         return not kids and r.info("processes")
-    info = wait_until(settled, 15, "every child of sakerd to be reaped")
+    info = wait_for(settled, 15, "every child of sakerd to be reaped")
     # 1,000 started programs and the 250 daemons they left behind: those were
     # reparented to sakerd (a child subreaper) when their parent exited.
     assert (info["zombies"], info["children_reaped"]) == (0, 1250)
