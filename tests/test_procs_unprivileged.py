@@ -22,9 +22,8 @@ import time
 
 import pytest
 
-from helpers import Daemon, ROOT, require_tool
+from helpers import Daemon, ROOT, require_tool, wait_for
 from test_procs import pair, children_of
-from helpers import wait_for
 
 
 def unprivileged_launch():
