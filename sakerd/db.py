@@ -161,6 +161,14 @@ class Db:
         return None
 
 
+def signal_modified_key(c, db, key):
+    """signalModifiedKey(): every write calls this for each key it changes.
+
+    c is the client that wrote (None for expiry and the server itself).
+    The one hook on the write path: WATCH (multi.py) hangs off it.
+    """
+
+
 def active_expire_cycle(time_limit_us):
     """Sample keys with a TTL in each db, delete the expired ones.
 

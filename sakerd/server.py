@@ -29,6 +29,7 @@ CMD_STALE = 1 << 10
 CMD_SKIP_MONITOR = 1 << 11
 CMD_FAST = 1 << 14
 CMD_NO_AUTH = 1 << 15
+CMD_BLOCKING = 1 << 19
 CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
 CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
 CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
@@ -47,10 +48,10 @@ STATS_METRIC_COUNT = 3
 class Command:
     __slots__ = ("name", "fullname", "proc", "arity", "flags", "first_key", "last_key",
                  "key_step", "subcommands", "group", "summary", "calls", "nsec",
-                 "rejected_calls", "failed_calls", "parent", "plugin")
+                 "rejected_calls", "failed_calls", "parent", "plugin", "acl")
 
     def __init__(self, name, proc, arity, flags=0, first_key=0, last_key=0, key_step=0,
-                 group="generic", summary=""):
+                 group="generic", summary="", acl=""):
         self.name = name
         self.fullname = name
         self.proc = proc
@@ -64,6 +65,9 @@ class Command:
         self.summary = summary
         self.parent = None
         self.plugin = None
+        # ACL categories beyond those the flags and the group imply (acl.py),
+        # as in Redis's command JSON "acl_categories": "keyspace dangerous".
+        self.acl = acl
         self.reset_stats()
 
     def reset_stats(self):
