@@ -17,6 +17,7 @@ EINTR is retried here, as Redis does, so the caller never sees it.
 import errno
 import os
 import socket
+import struct
 import stat
 
 ANET_AGAIN = "again"
@@ -131,6 +132,20 @@ def unix_accept(sock):
     if conn is None:
         return None, None, err
     return conn, sock.getsockname(), None
+
+
+_UCRED = struct.Struct("3i")     # struct ucred: pid, uid, gid
+
+
+def peer_uid(sock):
+    """The uid of a unix socket's peer (SO_PEERCRED: the kernel's word, not
+    the peer's, taken when it connected), or None if it cannot be read."""
+    try:
+        _, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                  _UCRED.size))
+    except (OSError, AttributeError):
+        return None
+    return uid
 
 
 def enable_tcp_no_delay(sock):

@@ -2,15 +2,18 @@
 CLIENT COMMAND CONFIG DBSIZE FLUSHDB FLUSHALL TIME MONITOR SLOWLOG SHUTDOWN INFO.
 """
 
-import hmac
 import time
 
 from . import __version__, REDIS_COMPAT_VERSION, config as configmod
 from .log import log, LL_NOTICE, LL_WARNING, set_level
 from .networking import (
     CLIENT_CLOSE_AFTER_REPLY, CLIENT_MONITOR, CLIENT_PUBSUB, CLIENT_REPLY_OFF,
-    CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT, CLIENT_TYPE_NAMES, client_command_help,
+    CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT, CLIENT_TYPE_NAMES, CLIENT_UNIX_SOCKET,
+    authenticate_peer, client_command_help,
     client_info_string, free_client, free_client_async)
+from .acl import (users, category_names, update_default_password, ACL_DENIED_AUTH,
+                  ACL_LOG_CTX_TOPLEVEL)
+from .auth_throttle import auth_failed, auth_succeeded, auth_throttled
 from .resp import string2ll
 from .server import (
     Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
@@ -54,33 +57,41 @@ def quit_command(c):
     c.flags |= CLIENT_CLOSE_AFTER_REPLY
 
 
-def _check_password(username, password):
-    want = server.config.requirepass
-    if username not in (None, b"default"):
-        return False
-    if not want:
-        return True
-    # Constant time, as Redis's time_independent_strcmp: no timing oracle.
-    return hmac.compare_digest(password, want.encode())
-
-
 def auth_command(c):
     argv = c.argv
     if len(argv) > 3:
         c.add_reply_error(SYNTAX_ERR)
         return
-    if len(argv) == 2 and not server.config.requirepass:
-        c.add_reply_error("AUTH <password> called without any password configured for the "
-                          "default user. Are you sure your configuration is correct?")
-        return
-    username = argv[1] if len(argv) == 3 else None
-    password = argv[-1]
-    if _check_password(username, password):
-        c.authenticated = True
+    if len(argv) == 2:
+        # Mimic the old behavior of giving an error for the two argument
+        # form if no password is configured.
+        if users.default.nopass:
+            c.add_reply_error("AUTH <password> called without any password configured for "
+                              "the default user. Are you sure your configuration is correct?")
+            return
+        username = b"default"
+    else:
+        username = argv[1]
+    if authenticate(c, username, argv[-1]):
         c.add_reply(OK)
     else:
-        log(LL_WARNING, "Failed AUTH attempt from %s", c.addr)
         c.add_reply_error("-WRONGPASS invalid username-password pair or user is disabled.")
+
+
+def authenticate(c, username, password):
+    """ACLAuthenticateUser, behind the per-address limit on failures (auth.py)."""
+    throttled = auth_throttled(c)
+    user = users.get(username) if not throttled else None
+    if user is not None and user.check_password(password):
+        c.authenticated = True
+        c.user = user
+        auth_succeeded(c)
+        return True
+    users.add_log_entry(c, ACL_DENIED_AUTH, ACL_LOG_CTX_TOPLEVEL, 0, username=username,
+                        obj=c.argv[0])
+    if not throttled:
+        auth_failed(c)
+    return False
 
 
 def select_command(c):
@@ -108,28 +119,34 @@ def hello_command(c):
         if ver < 2 or ver > 3:
             c.add_reply_error("-NOPROTO unsupported protocol version")
             return
+    username = password = clientname = None
     while j < len(argv):
         more = len(argv) - 1 - j
         opt = argv[j].lower()
         if opt == b"auth" and more >= 2:
-            if not _check_password(argv[j + 1], argv[j + 2]):
-                c.add_reply_error("-WRONGPASS invalid username-password pair or user is disabled.")
-                return
-            c.authenticated = True
+            username, password = argv[j + 1], argv[j + 2]
             j += 3
         elif opt == b"setname" and more:
-            if not _set_name_or_reply(c, argv[j + 1]):
+            clientname = argv[j + 1]
+            if not _valid_name_or_reply(c, clientname):
                 return
             j += 2
         else:
             c.add_reply_error("Syntax error in HELLO option '%s'" % argv[j].decode("utf-8", "replace"))
             return
+    # As Redis's helloCommand: authenticate first, then (only if that
+    # worked, or no AUTH was needed) switch protocol and set the name.
+    if username is not None and not authenticate(c, username, password):
+        c.add_reply_error("-WRONGPASS invalid username-password pair or user is disabled.")
+        return
     if not c.authenticated:
         c.add_reply_error("-NOAUTH HELLO must be called with the client already authenticated, "
                           "otherwise the HELLO AUTH <user> <pass> option can be used to "
                           "authenticate the client and select the RESP protocol version at "
                           "the same time")
         return
+    if clientname is not None:
+        c.name = clientname or None
     if ver:
         c.resp = ver
     c.add_reply_map_len(7)
@@ -161,15 +178,26 @@ def reset_command(c):
     c.db = server.db[0]
     c.resp = 2
     c.name = None
-    c.authenticated = not server.config.requirepass
+    # clearClientConnectionState: back to the default user, logged in only
+    # if it needs no password; a unix socket peer is its mapped user again.
+    c.user = users.default
+    c.authenticated = users.default.nopass and users.default.enabled
+    if c.flags & CLIENT_UNIX_SOCKET:
+        authenticate_peer(c)
     c.add_reply(b"+RESET\r\n")
 
 
 # ---- CLIENT ----------------------------------------------------------------------
 
-def _set_name_or_reply(c, name):
+def _valid_name_or_reply(c, name):
     if any(ch < 33 or ch > 126 for ch in name):
         c.add_reply_error("Client names cannot contain spaces, newlines or special characters.")
+        return False
+    return True
+
+
+def _set_name_or_reply(c, name):
+    if not _valid_name_or_reply(c, name):
         return False
     c.name = name or None
     return True
@@ -250,7 +278,7 @@ def client_kill_command(c):
         c.add_reply_error(SYNTAX_ERR)
         return
     addr = laddr = None
-    cid = ctype = None
+    cid = ctype = user = None
     skipme = True
     for i in range(2, len(argv), 2):
         opt, val = argv[i].lower(), argv[i + 1]
@@ -277,7 +305,8 @@ def client_kill_command(c):
                 c.add_reply_error(SYNTAX_ERR)
                 return
         elif opt == b"user":
-            if val != b"default":
+            user = users.get(val)
+            if user is None:
                 c.add_reply_error("No such user '%s'" % val.decode("utf-8", "replace"))
                 return
         else:
@@ -294,6 +323,8 @@ def client_kill_command(c):
         if cid is not None and x.id != cid:
             continue
         if ctype is not None and x.client_type() != ctype:
+            continue
+        if user is not None and x.user is not user:
             continue
         if x is c and skipme:
             continue
@@ -349,11 +380,17 @@ def _command_info(cmd):
              b":%d\r\n" % cmd.arity,
              b"*%d\r\n" % len(flags) + b"".join(b"+%s\r\n" % f.encode() for f in flags),
              b":%d\r\n:%d\r\n:%d\r\n" % (cmd.first_key, cmd.last_key, cmd.key_step),
-             b"*1\r\n+@%s\r\n" % cmd.group.encode(), b"*0\r\n", b"*0\r\n"]
+             _categories_reply(cmd), b"*0\r\n", b"*0\r\n"]
     subs = list((cmd.subcommands or {}).values())
     parts.append(b"*%d\r\n" % len(subs))
     parts.extend(_command_info(s) for s in subs)
     return b"".join(parts)
+
+
+def _categories_reply(cmd):
+    """addReplyCommandCategories: "+@cat" for each ACL category, Redis's order."""
+    names = category_names(cmd.acl_categories)
+    return b"*%d\r\n" % len(names) + b"".join(b"+@%s\r\n" % n.encode() for n in names)
 
 
 def _map_len(n, resp):
@@ -445,10 +482,12 @@ def config_set_command(c):
              for i in range(2, len(argv), 2)]
     old = {n.lower(): configmod.BY_NAME[n.lower()].format(server.config.get(n.lower()))
            for n, _ in pairs if n.lower() in configmod.BY_NAME}
-    err = configmod.config_set(server.config, pairs)
+    err = configmod.config_set(server.config, pairs, _protected_allowed(c))
     if err:
         c.add_reply_error(err)
         return
+    if any(n.lower() == "requirepass" for n, _ in pairs):
+        update_default_password(server.config.requirepass)
     apply_config_changes()
     for name, _ in pairs:
         d = configmod.BY_NAME[name.lower()]
@@ -457,6 +496,13 @@ def config_set_command(c):
         log(LL_NOTICE, "CONFIG SET %s changed from '%s' to '%s'", d.name, shown_old, shown_new)
         server.emit_event("config_changed", name=d.name, old=shown_old, new=shown_new)
     c.add_reply(OK)
+
+
+def _protected_allowed(c):
+    """allowProtectedAction(): enable-protected-configs yes, or local and a
+    local client."""
+    mode = server.config.enable_protected_configs
+    return mode == "yes" or mode == "local" and c.peer_is_local
 
 
 def apply_config_changes():
@@ -656,7 +702,7 @@ COMMANDS = [
         _SUB("id", client_id_command, 2, _ANY, group=_CONN, summary="Returns the client ID for the current connection"),
         _SUB("info", client_info_command, 2, _ANY, group=_CONN, summary="Returns information about the current client connection."),
         _SUB("list", client_list_command, -2, CMD_ADMIN | _ANY, group=_CONN, summary="Get the list of client connections"),
-        _SUB("kill", client_kill_command, -3, CMD_ADMIN | _ANY, group=_CONN, summary="Kill the connection of a client"),
+        _SUB("kill", client_kill_command, -3, CMD_ADMIN | _ANY, group=_CONN, summary="Kill the connection of a client", acl="exec"),
         _SUB("setname", client_setname_command, 3, _ANY, group=_CONN, summary="Set the current connection name"),
         _SUB("getname", client_getname_command, 2, _ANY, group=_CONN, summary="Get the current connection name"),
         _SUB("reply", client_reply_command, 3, _ANY, group=_CONN, summary="Instruct the server whether to reply to commands"),
@@ -671,8 +717,8 @@ COMMANDS = [
     ], _SRV, _ANY, proc=command_command, arity=-1),
     _container("config", [
         _SUB("get", config_get_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Get the values of configuration parameters"),
-        _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values"),
-        _SUB("rewrite", config_rewrite_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration"),
+        _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values", acl="exec"),
+        _SUB("rewrite", config_rewrite_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration", acl="exec"),
         _SUB("resetstat", config_resetstat_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Reset the stats returned by INFO"),
         _SUB("help", config_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
     ], _SRV, _ANY),
@@ -690,9 +736,10 @@ COMMANDS = [
             summary="Remove all keys from all databases"),
     Command("time", time_command, 1, CMD_FAST | _ANY, group=_SRV, summary="Return the current server time"),
     Command("monitor", monitor_command, 1, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV,
-            summary="Listen for all requests received by the server in real time"),
+            summary="Listen for all requests received by the server in real time", acl="exec"),
     Command("shutdown", shutdown_command, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_ALLOW_BUSY | _ANY,
-            group=_SRV, summary="Synchronously save the dataset to disk and then shut down the server"),
+            group=_SRV, summary="Synchronously save the dataset to disk and then shut down the server",
+            acl="exec"),
     Command("info", info_command, -1, CMD_LOADING | CMD_STALE, group=_SRV,
             summary="Get information and statistics about the server"),
 ]

@@ -179,7 +179,9 @@ def _obuf_default():
 DIRECTIVES = [
     Directive("bind", _bind_list, ["127.0.0.1"], mutable=False, multi=True),
     Directive("port", _int_range(0, 65535), 7379, mutable=False),
-    Directive("unixsocket", _optional_string, None, mutable=False),
+    # None: the shipped default, DEFAULT_UNIXSOCKET_ROOT as root, else
+    # sakerd.sock beside the config file (resolve_defaults); "" disables it.
+    Directive("unixsocket", _string, None, mutable=False),
     Directive("unixsocketperm", _octal, 0o700, mutable=False, fmt=_fmt_octal),
     Directive("tcp-backlog", _int_range(0, 2 ** 31 - 1), 511, mutable=False),
     Directive("timeout", _int_range(0, 2 ** 31 - 1), 0),
@@ -212,7 +214,22 @@ DIRECTIVES = [
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
     Directive("lua-debug-checks", _bool, False),
+    # Access control (acl.py). `user` and `unixsocket-peer-user` lines are
+    # repeatable: load_string() collects them in user_lines / peer_user_lines.
+    Directive("aclfile", _string, "", mutable=False),
+    Directive("acllog-max-len", _int_range(0, 2 ** 63 - 1), 128),
+    Directive("acl-pubsub-default", _enum("allchannels", "resetchannels"), "resetchannels"),
+    Directive("enable-protected-configs", _enum("no", "yes", "local"), "no", mutable=False),
+    Directive("auth-timeout", _int_range(0, 2 ** 31 - 1), 10),
 ]
+
+# CONFIG SET may change these only with `enable-protected-configs yes` (or
+# `local`, from a loopback or unix socket client): the paths sakerd writes
+# or loads code from, and the switches that keep it safe (Redis's
+# PROTECTED_CONFIG).
+PROTECTED = {"logfile", "pidfile", "unixsocket", "aclfile", "scripts-dir", "lua-path",
+             "lua-cpath", "enable-exec", "protected-mode", "lua-version", "dir",
+             "functions-file", "lua-env-allow"}
 
 BY_NAME = {d.name: d for d in DIRECTIVES}
 
@@ -229,6 +246,9 @@ class Config:
         self.config_file = None
         self.config_dir = os.getcwd()
         self.origin = {}         # directive name -> "file:line" that set it
+        self.unixsocket_is_default = False
+        self.user_lines = []     # ([name, rule...], "file:line") of `user` lines
+        self.peer_user_lines = []    # ((uid, acl user), "file:line")
 
     def get(self, name):
         return getattr(self, BY_NAME[name].attr)
@@ -292,6 +312,11 @@ def load_string(config, data, path, errors, depth=0):
                     inc = os.path.join(os.path.dirname(os.path.abspath(path)), inc)
                 load_file(config, inc, errors, depth + 1)
             continue
+        if name in ("user", "unixsocket-peer-user"):
+            err = _repeatable_line(config, name, args[1:], "%s:%d" % (path, lineno))
+            if err:
+                errors.append("%s:%d: %s" % (path, lineno, err))
+            continue
         try:
             config.set_from_args(name, args[1:])
             config.origin[name] = "%s:%d" % (path, lineno)
@@ -300,6 +325,46 @@ def load_string(config, data, path, errors, depth=0):
                           (path, lineno, args[0]))
         except ValueError as e:
             errors.append("%s:%d: '%s' %s" % (path, lineno, " ".join(args), e))
+
+
+def _repeatable_line(config, name, args, origin):
+    """Collect a `user` or `unixsocket-peer-user` line; None or the reason."""
+    from . import acl
+    if name == "user":
+        err = acl.check_user_line(args)
+        if err is None:
+            if any(a[0] == args[0] for a, _ in config.user_lines):
+                return "Duplicate user found. A user can only be defined once in config files"
+            config.user_lines.append((args, origin))
+        return err
+    if len(args) != 2:
+        return "unixsocket-peer-user takes a uid or user name and an ACL user name"
+    uid = _uid_of(args[0])
+    if uid is None:
+        return "unixsocket-peer-user: no such system user '%s'" % args[0]
+    config.peer_user_lines.append(((uid, args[1]), origin))
+    return None
+
+
+def _uid_of(s):
+    import pwd
+    if s.isdigit():
+        return int(s)
+    try:
+        return pwd.getpwnam(s).pw_uid
+    except KeyError:
+        return None
+
+
+DEFAULT_UNIXSOCKET_ROOT = "/run/sakerd/sakerd.sock"
+
+
+def resolve_defaults(config):
+    """Defaults that depend on who runs sakerd: the unix socket path."""
+    if config.unixsocket is None:
+        config.unixsocket = DEFAULT_UNIXSOCKET_ROOT if os.geteuid() == 0 else \
+            os.path.join(config.config_dir, "sakerd.sock")
+        config.unixsocket_is_default = True
 
 
 def load_server_config(path, overrides):
@@ -315,6 +380,7 @@ def load_server_config(path, overrides):
         load_file(config, path, errors)
     if overrides:
         load_string(config, "\n".join(overrides).encode(), "(command line)", errors)
+    resolve_defaults(config)
     return config, errors
 
 
@@ -353,8 +419,10 @@ def config_get(config, patterns):
     return out
 
 
-def config_set(config, pairs):
+def config_set(config, pairs, protected_allowed=False):
     """Set several directives atomically: all succeed or none changes.
+
+    protected_allowed: whether this client may change PROTECTED directives.
 
     Returns None, or Redis's error text.
     """
@@ -367,6 +435,8 @@ def config_set(config, pairs):
             return "CONFIG SET failed (possibly related to argument '%s') - duplicate parameter" % name
         if not d.mutable:
             return "CONFIG SET failed (possibly related to argument '%s') - can't set immutable config" % name
+        if d.name in PROTECTED and not protected_allowed:
+            return "CONFIG SET failed (possibly related to argument '%s') - can't set protected config" % name
         backup[d.name] = getattr(config, d.attr)
     for name, value in pairs:
         d = BY_NAME[name.lower()]

@@ -13,6 +13,9 @@ import sys
 import time
 
 from . import __version__, REDIS_COMPAT_VERSION
+from .acl import (users as acl_users, ACL_DENIED_AUTH, ACL_DENIED_CHANNEL, ACL_DENIED_CMD,
+                  ACL_DENIED_KEY)
+from .auth_throttle import stats as auth_stats
 from .server import (server, CLIENT_PUBSUB, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT,
                      STATS_METRIC_NET_OUTPUT)
 from .util import bytes_to_human
@@ -130,6 +133,12 @@ def section_stats():
         ("client_query_buffer_limit_disconnections", server.stat_client_qbuf_limit_disconnections),
         ("client_output_buffer_limit_disconnections", server.stat_client_outbuf_limit_disconnections),
         ("accept_eagain", server.stat_accept_eagain),
+        # Redis 7.2's names for the ACL denials (ACL LOG has the details).
+        ("acl_access_denied_auth", acl_users.denied[ACL_DENIED_AUTH]),
+        ("acl_access_denied_cmd", acl_users.denied[ACL_DENIED_CMD]),
+        ("acl_access_denied_key", acl_users.denied[ACL_DENIED_KEY]),
+        ("acl_access_denied_channel", acl_users.denied[ACL_DENIED_CHANNEL]),
+        ("auth_failures_throttled", auth_stats["throttled"]),
     ]
 
 

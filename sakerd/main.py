@@ -72,6 +72,8 @@ def check_paths(config):
             continue
         where = config.origin.get(name, config.config_file or "(defaults)")
         d = os.path.dirname(os.path.abspath(config.resolve_path(p)))
+        if name == "unixsocket" and config.unixsocket_is_default and not os.path.exists(d):
+            continue    # created at start
         if not os.path.isdir(d):
             problems.append("%s: %s: directory %s does not exist" % (where, name, d))
         elif not os.access(d, os.W_OK):
@@ -124,6 +126,8 @@ def daemonize():
 def test_config(path, overrides):
     config, errors = configmod.load_server_config(path, overrides)
     errors.extend(check_paths(config))
+    from .acl import check_config
+    errors.extend(check_config(config))
     # Plugins are checked even when the config has errors: list everything.
     from .extensions import check_config_extensions
     errors.extend(check_config_extensions(config))
@@ -143,6 +147,9 @@ def main(argv=None):
     if testing:
         return test_config(path, overrides)
     config, errors = configmod.load_server_config(path, overrides)
+    if not errors:
+        from .acl import check_config
+        errors = check_config(config)
     if not errors:
         errors = check_log_file(config)
     if errors:

@@ -21,7 +21,8 @@ from . import anet
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
 from .resp import RequestReader, encode_bulk_array, repr_arg
-from .server import server, CLIENT_PUBSUB
+from .server import server, CLIENT_PUBSUB, CLIENT_SCRIPT
+from .acl import users, user_for_peer, SERVER_USER
 
 # Client flags (the subset of Redis's that sakerd uses, same meaning).
 CLIENT_MONITOR = 1 << 2
@@ -34,7 +35,7 @@ CLIENT_REPLY_SKIP = 1 << 24
 # CLIENT_PUBSUB = 1 << 18: defined in server.py (process_command tests it)
 CLIENT_PENDING_WRITE = 1 << 21
 CLIENT_PROTECTED = 1 << 28
-CLIENT_SCRIPT = 1 << 8       # the fake client of EVAL and saker.call
+# CLIENT_SCRIPT = 1 << 8: the fake client of EVAL and saker.call (server.py)
 # Replies are not queued for these: the client asked for none, or it is
 # going away (as prepareClientToWrite and _addReplyToBufferOrList do).
 CLIENT_NO_REPLY_MASK = (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_CLOSE_ASAP |
@@ -95,7 +96,7 @@ class Client:
         "authenticated", "resp", "buf", "reply_bytes_sent",
         "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
         "pubsub_shard_channels",
-        "send", "events_installed", "peer_is_local", "user_data")
+        "send", "events_installed", "peer_is_local", "user_data", "user", "peer_uid")
 
     def __init__(self, sock, fd, flags=0):
         self.id = server.next_client_id
@@ -111,7 +112,11 @@ class Client:
         self.argv = None
         self.lastcmd = None
         self.db = server.db[0]
-        self.authenticated = not server.config.requirepass
+        # As Redis's createClient: the default user, logged in at once if it
+        # needs no password (and is enabled).
+        self.user = users.default
+        self.authenticated = users.default.nopass and users.default.enabled
+        self.peer_uid = None
         self.resp = 2
         self.buf = bytearray()
         self.reply_bytes_sent = 0
@@ -260,6 +265,7 @@ class Client:
 def create_fake_client():
     """A client with no connection: its replies stay in c.buf for the caller."""
     c = Client(None, -1, CLIENT_SCRIPT)
+    c.user = SERVER_USER
     c.authenticated = True
     return c
 
@@ -305,10 +311,12 @@ def accept_common_handler(sock, flags, ip):
     c.addr = anet.fd_to_string(sock, False)
     c.laddr = anet.fd_to_string(sock, True)
     c.peer_is_local = _is_local(ip, flags & CLIENT_UNIX_SOCKET)
+    if flags & CLIENT_UNIX_SOCKET:
+        authenticate_peer(c)
     # If the server is running in protected mode (the default) and there is
     # no password set, we don't accept requests from non loopback
     # interfaces. Instead we try to explain the user what to do to fix it.
-    if server.config.protected_mode and not server.config.requirepass and not c.peer_is_local:
+    if server.config.protected_mode and users.default.nopass and not c.peer_is_local:
         try:
             sock.send(DENIED_PROTECTED)
         except OSError:
@@ -318,6 +326,22 @@ def accept_common_handler(sock, flags, ip):
         return
     server.stat_numconnections += 1
     log(LL_VERBOSE, "Accepted %s", c.addr)
+
+
+def authenticate_peer(c):
+    """Log a unix socket client in by its peer's uid (SO_PEERCRED), as
+    PostgreSQL's peer authentication: unixsocket-peer-user maps the uid to
+    an ACL user. An unmapped peer stays the default user."""
+    uid = anet.peer_uid(c.sock)
+    c.peer_uid = uid
+    if uid is None:
+        return
+    user = user_for_peer(uid)
+    if user is not None and user.enabled:
+        c.user = user
+        c.authenticated = True
+        log(LL_VERBOSE, "Unix socket peer uid %d logged in as '%s'", uid,
+            user.name.decode("utf-8", "replace"))
 
 
 def _accept_error(err):
@@ -648,7 +672,13 @@ _CLASS_NAMES = {CLIENT_TYPE_NORMAL: "normal", CLIENT_TYPE_SLAVE: "replica",
 # ---- clients cron ----------------------------------------------------------------
 
 def clients_cron_handle_timeout(c, now):
-    """Close c if idle longer than `timeout`; returns True if it was freed."""
+    """Close c if idle longer than `timeout`, or still not authenticated
+    after `auth-timeout`; returns True if it was freed."""
+    auth_timeout = server.config.auth_timeout
+    if auth_timeout and not c.authenticated and now - c.ctime > auth_timeout:
+        log(LL_VERBOSE, "Closing client that did not authenticate in time")
+        free_client(c)
+        return True
     timeout = server.config.timeout
     if timeout and not c.flags & (CLIENT_PUBSUB | CLIENT_MONITOR) and \
             now - c.last_interaction > timeout:
@@ -686,12 +716,13 @@ def client_info_string(c):
     qbuf = c.reader.pending()
     return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
             "sub=%d psub=%d ssub=%d multi=-1 qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=0 "
-            "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=default "
+            "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=%s "
             "redir=-1 resp=%d") % (
         c.id, c.addr, c.laddr, c.fd, (c.name or b"").decode("utf-8", "replace"),
         now - c.ctime, now - c.last_interaction, client_flags_string(c), c.db.id,
         len(c.pubsub_channels), len(c.pubsub_patterns), len(c.pubsub_shard_channels), qbuf, 0, c.reader.argv_len_sum,
-        len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd, c.resp)
+        len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd,
+        c.user.name.decode("utf-8", "replace"), c.resp)
 
 
 def _redacted_argv(argv):
@@ -700,6 +731,9 @@ def _redacted_argv(argv):
     name = argv[0].lower() if argv else b""
     if name == b"auth":
         return argv[:1] + [b"(redacted)"] * (len(argv) - 1)
+    if name == b"acl" and len(argv) > 2 and argv[1].lower() == b"setuser":
+        # aclCommand redacts every argument from the user name on.
+        return argv[:2] + [b"(redacted)"] * (len(argv) - 2)
     if name == b"hello":
         argv = list(argv)
         for j in range(2, len(argv) - 2):

@@ -62,6 +62,22 @@ WAIT_SLICE_MS = 10               # how often a waiting exec re-checks its pidfil
 SHUTDOWN_STOP_BUDGET_MS = 4000   # sakerd's own SIGTERM must not wait longer for children
 EXEC_DISABLED = "exec disabled by configuration (enable-exec no)"
 
+
+def exec_refused(fname):
+    """Why the running Lua code may not start, signal or read the private
+    state of processes, or None: `enable-exec no`, or a calling user without
+    every @exec right (a script runs with its caller's rights; tasks and
+    plugin loading run as admin)."""
+    if not server.config.enable_exec:
+        return EXEC_DISABLED
+    from .acl import SERVER_USER, user_may_exec
+    caller = server.lua.client if server.lua is not None else None
+    user = caller.user if caller is not None else SERVER_USER
+    if not user_may_exec(user):
+        return "NOPERM user '%s' has no permissions to run saker.%s (it needs @exec)" % (
+            user.name.decode("utf-8", "replace"), fname)
+    return None
+
 STOPPED, STARTING, RUNNING, BACKOFF, EXITED, FATAL, STOPPING = (
     "stopped", "starting", "running", "backoff", "exited", "fatal", "stopping")
 
@@ -449,8 +465,9 @@ def saker_exec(cmd, opts=None):
     """saker.exec(cmd [, opts]) -> pid, pidfile | nil, message (SPEC §7.3)."""
     argv = check_argv(1, cmd)
     o = check_options(2, opts, EXEC_OPTIONS)
-    if not server.config.enable_exec:
-        return None, EXEC_DISABLED
+    refused = exec_refused("exec")
+    if refused:
+        return None, refused
     cwd = resolve(o["cwd"], None)
     pidfile = resolve(o["pidfile"], cwd)
     stdout = resolve(o["stdout"], cwd) or default_output_path("exec-" + command_stem(cmd, argv))
@@ -879,8 +896,9 @@ def saker_supervise(spec):
         raise ArgError(1, "field 'name': only letters, digits, '_', '.', '-' (1 to 64)")
     if o["cmd"] is None:
         raise ArgError(1, "field 'cmd': string or table expected, got nil")
-    if not server.config.enable_exec:
-        return None, EXEC_DISABLED
+    refused = exec_refused("supervise")
+    if refused:
+        return None, refused
     name = o["name"]
     prog = supervisor.get(name)
     if prog is not None:
@@ -1003,6 +1021,9 @@ def proc_signal_command(c):
     if sig is None:
         c.add_reply_error("invalid signal '%s'" % c.argv[3].decode("utf-8", "replace"))
         return
+    if not server.config.enable_exec:
+        c.add_reply_error(EXEC_DISABLED)
+        return
     if prog.state not in (STARTING, RUNNING, STOPPING) or not prog.pid:
         c.add_reply_error("process '%s' is not running" % prog.name)
         return
@@ -1041,16 +1062,17 @@ def _proc_commands():
     flags = CMD_ADMIN | CMD_LOADING | CMD_STALE
     container = Command("proc", proc_command, -2, flags, group="processes",
                         summary="Supervised processes")
-    for name, fn, arity, summary in (
-            ("list", proc_list_command, 2, "List supervised processes"),
-            ("status", proc_status_command, 3, "Show every field of a supervised process"),
-            ("start", proc_start_command, 3, "Start a supervised process"),
-            ("stop", proc_stop_command, 3, "Stop a supervised process"),
-            ("restart", proc_restart_command, 3, "Restart a supervised process"),
-            ("signal", proc_signal_command, 4, "Send a signal to a supervised process"),
-            ("help", proc_help_command, 2, "Show helpful text about the different subcommands")):
+    # @exec: the subcommands that start, stop or signal processes (acl.py).
+    for name, fn, arity, acl, summary in (
+            ("list", proc_list_command, 2, "", "List supervised processes"),
+            ("status", proc_status_command, 3, "", "Show every field of a supervised process"),
+            ("start", proc_start_command, 3, "exec", "Start a supervised process"),
+            ("stop", proc_stop_command, 3, "exec", "Stop a supervised process"),
+            ("restart", proc_restart_command, 3, "exec", "Restart a supervised process"),
+            ("signal", proc_signal_command, 4, "exec", "Send a signal to a supervised process"),
+            ("help", proc_help_command, 2, "", "Show helpful text about the different subcommands")):
         container.add_subcommand(Command(name, fn, arity, flags, group="processes",
-                                         summary=summary))
+                                         summary=summary, acl=acl))
     return container
 
 

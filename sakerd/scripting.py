@@ -32,6 +32,7 @@ import time
 
 from .lua_bridge import ArgError, LuaRaise, saker_api, _number_text
 from .log import log_from, LEVEL_BY_NAME, LL_DEBUG, LL_WARNING
+from .acl import SERVER_USER, script_denied_error
 from .networking import CLIENT_SCRIPT, create_fake_client
 from .resp import string2ll
 from .server import Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT
@@ -275,10 +276,19 @@ def execute_from_lua(argv, resp=2):
     if cmd.flags & CMD_NOSCRIPT or argv[0].lower() in _NOT_FROM_SCRIPT:
         cmd.rejected_calls += 1
         return b"-ERR This Redis command is not allowed from script\r\n"
+    caller = server.lua.client if server.lua is not None else None
+    user = caller.user if caller is not None else SERVER_USER
+    if user.restricted:
+        # A script runs with its caller's rights (scriptVerifyACL).
+        err = script_denied_error(user, cmd, argv, caller or server.current_client)
+        if err is not None:
+            cmd.rejected_calls += 1
+            return b"-ERR %s\r\n" % err.encode()
     c = _fake_clients.pop() if _fake_clients else create_fake_client()
     try:
         c.flags = CLIENT_SCRIPT
         c.resp = resp
+        c.user = user
         c.db = _caller_db()
         prev, server.current_client = server.current_client, c
         try:

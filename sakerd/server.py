@@ -34,9 +34,11 @@ CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
 CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
 CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
 
-# The client flag process_command() tests for the subscribed context (the
-# other client flags are in networking.py, which imports this module).
+# The client flags process_command() tests: the subscribed context, and the
+# fake client of scripts (the others are in networking.py, which imports
+# this module).
 CLIENT_PUBSUB = 1 << 18
+CLIENT_SCRIPT = 1 << 8
 
 STATS_METRIC_SAMPLES = 16
 STATS_METRIC_COMMAND = 0
@@ -48,7 +50,8 @@ STATS_METRIC_COUNT = 3
 class Command:
     __slots__ = ("name", "fullname", "proc", "arity", "flags", "first_key", "last_key",
                  "key_step", "subcommands", "group", "summary", "calls", "nsec",
-                 "rejected_calls", "failed_calls", "parent", "plugin", "acl")
+                 "rejected_calls", "failed_calls", "parent", "plugin", "acl",
+                 "acl_id", "acl_categories", "key_specs")
 
     def __init__(self, name, proc, arity, flags=0, first_key=0, last_key=0, key_step=0,
                  group="generic", summary="", acl=""):
@@ -68,6 +71,9 @@ class Command:
         # ACL categories beyond those the flags and the group imply (acl.py),
         # as in Redis's command JSON "acl_categories": "keyspace dangerous".
         self.acl = acl
+        self.acl_id = 0             # set by acl.table.setup() at registration
+        self.acl_categories = 0
+        self.key_specs = ()
         self.reset_stats()
 
     def reset_stats(self):
@@ -186,14 +192,19 @@ class Server:
     # ---- commands -----------------------------------------------------------
 
     def register_command(self, cmd):
+        from .acl import table
         name = cmd.name.lower().encode()
         self.commands[name] = cmd
         self.commands[name.upper()] = cmd
+        table.setup(cmd)
 
     def unregister_command(self, name):
+        from .acl import table
         name = name.lower().encode()
-        self.commands.pop(name, None)
+        cmd = self.commands.pop(name, None)
         self.commands.pop(name.upper(), None)
+        if cmd is not None:
+            table.remove(cmd)
 
     def lookup_command(self, argv):
         """The Command for argv (a subcommand when it has some), or None."""
@@ -247,6 +258,9 @@ class Server:
         if not c.authenticated and not flags & CMD_NO_AUTH:
             cmd.rejected_calls += 1
             c.add_reply_error("-NOAUTH Authentication required.")
+            return clock
+        if c.user.restricted and not c.flags & CLIENT_SCRIPT and _acl_denied(c, cmd, argv):
+            # (A script's calls are checked against its caller: scripting.py.)
             return clock
         if c.flags & CLIENT_PUBSUB:
             if c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
@@ -358,6 +372,11 @@ class Server:
             self.el.create_file_event(sock.fileno(), AE_READABLE, handler, sock)
 
 
+def _acl_denied(c, cmd, argv):
+    from .acl import reject_denied
+    return reject_denied(c, cmd, argv)
+
+
 def _c_str(b):
     """b as a C string sees it: up to its first NUL."""
     nul = b.find(b"\0")
@@ -383,6 +402,8 @@ def server_cron(el, id, data):
     clients_cron()
     if cron_should_run(1000):
         server.heap.cron(server)
+        from . import auth_throttle
+        auth_throttle.prune()
     db.databases_cron()
     server.resume_accepting()
     for handler in list(server.cron_handlers):
@@ -487,6 +508,12 @@ def listen_to_port():
             server.listeners.append((sock, networking.accept_tcp_handler))
     if cfg.unixsocket:
         path = cfg.resolve_path(cfg.unixsocket)
+        if cfg.unixsocket_is_default and not os.path.isdir(os.path.dirname(path)):
+            try:
+                os.mkdir(os.path.dirname(path), 0o755)   # /run/sakerd, root's own
+            except OSError as e:
+                return "Failed opening Unix socket: mkdir %s: %s" % (
+                    os.path.dirname(path), e.strerror)
         sock, err = anet.unix_server(path, cfg.unixsocketperm, cfg.tcp_backlog)
         if sock is None:
             return "Failed opening Unix socket: %s" % err
@@ -535,7 +562,7 @@ def adjust_open_files_limit():
 
 
 def init_server(config):
-    from . import ae, db, commands
+    from . import acl, ae, db, commands
     server.config = config
     server.hz = config.hz
     server.db = [db.Db(i) for i in range(config.databases)]
@@ -546,6 +573,9 @@ def init_server(config):
         setsize = max(setsize, soft + 1)
     server.el = ae.EventLoop(setsize, config.ae_backend)
     commands.populate(server)
+    err = acl.init(config)
+    if err:
+        return err
     update_hot_thresholds()
     err = listen_to_port()
     if err:

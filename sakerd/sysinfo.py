@@ -27,7 +27,7 @@ import psutil
 
 from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile
-from .procs import parse_signal
+from .procs import exec_refused, parse_signal
 
 # Readable for any process.
 BASIC_FIELDS = ("pid", "ppid", "name", "status", "username", "create_time", "cmdline",
@@ -106,6 +106,10 @@ def saker_proc(pid, fields=None):
     """saker.proc(pid [, fields]) -> table | nil, message."""
     pid = check_pid(1, pid)
     fields = check_fields(2, fields)
+    if any(f in PRIVILEGED_FIELDS for f in fields):
+        refused = exec_refused("proc")
+        if refused:
+            return None, refused
     try:
         p = psutil.Process(pid)
         out = {}
@@ -174,6 +178,9 @@ LIBRARY_RE = re.compile(r"\.so(\.[0-9.]+)?$")
 def saker_modules(pid):
     """saker.modules(pid) -> sorted list of loaded shared libraries | nil, message."""
     pid = check_pid(1, pid)
+    refused = exec_refused("modules")
+    if refused:
+        return None, refused
     try:
         maps = psutil.Process(pid).memory_maps(grouped=True)
     except psutil.Error as e:
@@ -188,6 +195,9 @@ def saker_kill(pid, sig=None):
     signum = signal.SIGTERM if sig is None else parse_signal(sig, allow_zero=True)
     if signum is None:
         raise ArgError(2, "invalid signal '%s'" % sig)
+    refused = exec_refused("kill") if signum else None
+    if refused:
+        return None, refused
     try:
         os.kill(pid, signum)
     except ProcessLookupError:

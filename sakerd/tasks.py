@@ -309,6 +309,7 @@ class TaskManager:
         summary = opts.get("summary", "")
         if not isinstance(summary, str):
             raise ArgError(3, "field 'summary' must be a string")
+        acl_cats = _command_acl_option(opts.get("acl"))
         lname = name.lower()
         if not COMMAND_NAME.match(lname):
             raise ArgError(1, "invalid command name '%s'" % name)
@@ -323,7 +324,8 @@ class TaskManager:
         if lname in plugin.commands:
             self.bridge.held -= 1
         cmd = Command(lname, self.command_proc(plugin, lname, fn), arity, 0,
-                      group="plugin", summary=summary or "Lua command of plugin %s" % plugin.name)
+                      group="plugin", summary=summary or "Lua command of plugin %s" % plugin.name,
+                      acl=acl_cats)
         cmd.plugin = plugin.name
         plugin.commands[lname] = cmd
         self.bridge.held += 1
@@ -339,6 +341,29 @@ class TaskManager:
                               client=c)
             scripting.reply_result(c, res)
         return proc
+
+
+# A plugin command that declares no categories may do anything a plugin can:
+# only users with every one of these may run it.
+PLUGIN_COMMAND_DEFAULT_ACL = "admin dangerous exec"
+
+
+def _command_acl_option(value):
+    """opts.acl of saker.command: a list of ACL category names ("read" or
+    "@read"), as the categories the command is in (acl.py)."""
+    from .acl import CATEGORY_FLAG
+    if value is None:
+        return PLUGIN_COMMAND_DEFAULT_ACL
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ArgError(3, "field 'acl' must be a list of ACL category names")
+    names = []
+    for v in value:
+        if not isinstance(v, str) or v.lstrip("@").lower() not in CATEGORY_FLAG:
+            raise ArgError(3, "field 'acl': unknown ACL category '%s'" % (v,))
+        names.append(v.lstrip("@").lower())
+    return " ".join(names)
 
 
 # ---- saker.* functions of this module ----------------------------------------
@@ -376,7 +401,7 @@ def saker_cancel(key):
 
 @saker_api("command", "string", "function", "table?")
 def saker_command(name, fn, opts=None):
-    """saker.command(name, fn [, {arity=, summary=}]) -> true, or nil and a message."""
+    """saker.command(name, fn [, {arity=, summary=, acl={"read", ...}}]) -> true, or nil and a message."""
     return _manager().add_command(name, fn, opts)
 
 
@@ -494,7 +519,8 @@ def _container(name, subs, summary):
 COMMANDS = [
     _container("task", [
         Command("list", task_list_command, 2, 0, group="saker", summary="List the Lua tasks"),
-        Command("run", task_run_command, 3, CMD_ADMIN, group="saker", summary="Run a task now"),
+        Command("run", task_run_command, 3, CMD_ADMIN, group="saker", summary="Run a task now",
+                acl="exec"),
         Command("enable", task_enable_command, 3, CMD_ADMIN, group="saker",
                 summary="Enable a task"),
         Command("disable", task_disable_command, 3, CMD_ADMIN, group="saker",
@@ -505,6 +531,7 @@ COMMANDS = [
     _container("plugin", [
         Command("list", plugin_list_command, 2, 0, group="saker", summary="List the plugins"),
         Command("reload", plugin_reload_command, -2, CMD_ADMIN | CMD_NOSCRIPT, group="saker",
+                acl="exec",
                 summary="Reload one or every plugin"),
         Command("help", plugin_help_command, 2, 0, group="saker",
                 summary="Show helpful text about the different subcommands"),

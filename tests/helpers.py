@@ -63,15 +63,28 @@ def require_tool(name):
     return path
 
 
+# The tests' own base config: sakerd ships a closed `default` user (PING,
+# INFO and COMMAND only, SPEC §11); the tests of everything else run with
+# Redis's open default user, which this line gives them. Tests of access
+# control pass open_default=False, or set their own `user default` line.
+OPEN_DEFAULT_USER = "user default on nopass ~* &* +@all\n"
+
+
 class Daemon:
     def __init__(self, tmpdir, config="", args=(), port=None, env=None, user=None,
-                 wait=True, config_name="saker.conf", prefix=()):
+                 wait=True, config_name="saker.conf", prefix=(), open_default=True):
         # prefix: a command that runs the daemon, e.g. setpriv dropping capabilities.
         self.dir = str(tmpdir)
         self.port = free_port() if port is None else port
         self.conf = os.path.join(self.dir, config_name)
         self.logfile = os.path.join(self.dir, "sakerd.log")
         text = "port %d\nlogfile %s\n" % (self.port, self.logfile)
+        if "unixsocket " not in config:
+            # No unix socket unless the test asks for one (the default path
+            # is /run/sakerd/sakerd.sock as root: one daemon at a time).
+            text += 'unixsocket ""\n'
+        if open_default and "user default " not in config and "aclfile " not in config:
+            text += OPEN_DEFAULT_USER
         if "scripts-dir" not in config:
             os.makedirs(os.path.join(self.dir, "scripts"), exist_ok=True)
         text += config
