@@ -89,6 +89,11 @@ NON_DEFAULT = [
     ("slowlog-log-slower-than -1", "slowlog_log_slower_than", -1),
     ("slowlog-max-len 5", "slowlog_max_len", 5),
     ("lua-debug-checks yes", "lua_debug_checks", True),
+    ("aclfile /etc/sakerd/users.acl", "aclfile", "/etc/sakerd/users.acl"),
+    ("acllog-max-len 5", "acllog_max_len", 5),
+    ("acl-pubsub-default allchannels", "acl_pubsub_default", "allchannels"),
+    ("enable-protected-configs local", "enable_protected_configs", "local"),
+    ("auth-timeout 3", "auth_timeout", 3),
 ]
 
 
@@ -319,7 +324,8 @@ def test_config_rewrite_without_a_file_is_an_error(tmp_path):
     # Started with no file at all: the embedded defaults, plus an override.
     port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port), "--unixsocket",
+                             "", "--user", "default", "on", "nopass", "~*", "&*", "+@all"],
                             cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:

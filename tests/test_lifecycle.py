@@ -19,7 +19,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from helpers import ROOT, free_port, require_tool, wait_for
+from helpers import OPEN_DEFAULT_USER, ROOT, free_port, require_tool, wait_for
 
 
 
@@ -365,7 +365,7 @@ def test_low_ulimit_lowers_maxclients_with_a_warning(tmp_path):
     port = free_port()
     conf = tmp_path / "l.conf"
     log = tmp_path / "l.log"
-    conf.write_text("port %d\nlogfile %s\n" % (port, log))
+    conf.write_text("port %d\nlogfile %s\nunixsocket \"\"\n%s" % (port, log, OPEN_DEFAULT_USER))
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                             cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -100,7 +100,8 @@ SAME_ANSWERS = [
     b"CLIENT REPLY\r\n", b"CONFIG\r\n", b"CONFIG GET\r\n", b"CONFIG SET\r\n",
     b"CONFIG SET maxclients\r\n", b"CONFIG SET maxclients 10 timeout\r\n",
     b"CONFIG SET maxclients abc\r\n", b"CONFIG SET timeout -1\r\n", b"CONFIG SET timeout 1.5\r\n",
-    b"CONFIG SET protected-mode maybe\r\n", b"CONFIG SET loglevel loud\r\n",
+    # (protected-mode is a protected config in sakerd, SPEC §11: not compared.)
+    b"CONFIG SET daemonize maybe\r\n", b"CONFIG SET loglevel loud\r\n",
     b'CONFIG SET client-output-buffer-limit "normal 1 2"\r\n',
     b'CONFIG SET client-output-buffer-limit "bogus 1 2 3"\r\n',
     b"CONFIG SET client-query-buffer-limit 12zb\r\n", b"CONFIG SET timeout 0 timeout 0\r\n",

@@ -92,7 +92,7 @@ def test_auth_without_password_configured_answers_like_redis(make_daemon, real_r
         assert exchange(d.port, req) == exchange(r.port, req)
 
 
-PROTECTED = ("bind 127.0.0.1 127.0.0.2\n")
+PROTECTED = ("bind 127.0.0.1 127.0.0.2\nenable-protected-configs yes\n")
 
 
 def test_protected_mode_refuses_non_loopback_peer_with_redis_text(make_daemon, real_redis):
@@ -232,7 +232,7 @@ def test_secrets_never_reach_logs_slowlog_info_or_config_get(make_daemon):
 
 
 def test_enable_exec_no_makes_saker_exec_fail_with_a_clear_message(make_daemon):
-    d = make_daemon("enable-exec no\n")
+    d = make_daemon("enable-exec no\nenable-protected-configs yes\n")
     r = d.client(protocol=2)
     got = r.eval("local pid, err = saker.exec('true'); return {tostring(pid), err}", 0)
     assert got == [b"nil", b"exec disabled by configuration (enable-exec no)"]

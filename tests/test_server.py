@@ -236,7 +236,7 @@ def connect_from(src, port):
 
 
 def test_protected_mode_denies_other_loopback_addresses(make_daemon):
-    d = make_daemon("bind 127.0.0.1 127.0.0.2\n")
+    d = make_daemon("bind 127.0.0.1 127.0.0.2\nenable-protected-configs yes\n")
     outsider = connect_from("127.0.0.2", d.port)
     assert outsider.read_all() == DENIED
     r = d.client(protocol=2)
@@ -484,7 +484,8 @@ def test_info_sections(daemon):
 
 def test_listens_on_ipv4_ipv6_and_a_unix_socket(make_daemon, tmp_path):
     path = str(tmp_path / "saker.sock")
-    d = make_daemon("bind 127.0.0.1 ::1 -192.0.2.1\nunixsocket %s\nunixsocketperm 770\n" % path)
+    d = make_daemon("bind 127.0.0.1 ::1 -192.0.2.1\nunixsocket %s\nunixsocketperm 770\n"
+                    "user default on nopass ~* &* +@all -@exec\n" % path)
     # The optional address that cannot be bound is a warning, not a failure.
     assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.log()
     six = socket.create_connection(("::1", d.port), timeout=10)
@@ -506,7 +507,9 @@ def test_listens_on_ipv4_ipv6_and_a_unix_socket(make_daemon, tmp_path):
 
 
 def test_an_address_that_cannot_be_bound_refuses_to_start(make_daemon):
-    d = make_daemon("bind 127.0.0.1 192.0.2.1\n", wait=False)
+    # (A default user without @exec: sakerd refuses an open one off loopback.)
+    d = make_daemon("bind 127.0.0.1 192.0.2.1\nuser default on nopass ~* &* +@all -@exec\n",
+                    wait=False)
     assert d.proc.wait(10) == 1
     assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.output()
 
