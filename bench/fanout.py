@@ -71,8 +71,11 @@ def start_sakerd(workdir):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     os.makedirs(os.path.join(workdir, "scripts"), exist_ok=True)
+    # Redis's open default user (sakerd ships a closed one), no unix socket.
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port),
-                             "--logfile", os.path.join(workdir, "sakerd.log")],
+                             "--logfile", os.path.join(workdir, "sakerd.log"),
+                             "--user", "default", "on", "nopass", "~*", "&*", "+@all",
+                             "--unixsocket", ""],
                             cwd=workdir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_ready(port, proc)

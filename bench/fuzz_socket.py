@@ -230,7 +230,8 @@ def spawn_daemon(workdir):
     os.makedirs(os.path.join(workdir, "scripts"), exist_ok=True)
     with open(conf, "w") as f:
         f.write("port %d\nlogfile %s\nproto-max-bulk-len 8mb\n"
-                "client-output-buffer-limit normal 8mb 0 0\n" % (
+                "client-output-buffer-limit normal 8mb 0 0\nunixsocket \"\"\n"
+                "user default on nopass ~* &* +@all\n" % (
             port, os.path.join(workdir, "sakerd.log")))
     env = dict(os.environ, PYTHONPATH=root)
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", conf], cwd=workdir, env=env)

@@ -5,7 +5,8 @@
 
 Each round starts the three servers afresh, each on a free loopback port:
 
-* sakerd:       python -m sakerd --port P --scripts-dir <empty dir>
+* sakerd:       python -m sakerd --port P --scripts-dir <empty dir> (with
+                Redis's open default user: --user default on nopass ~* &* +@all)
 * redis-server: redis-server --port P --save '' --appendonly no
 * uvloop:       python bench/uvloop_server.py --port P  (bench's Python peer)
 
@@ -148,8 +149,10 @@ class Server:
 
 def server_argv(name, port, scripts_dir):
     if name == "sakerd":
+        # Redis's open default user (sakerd ships a closed one), no unix socket.
         return [sys.executable, "-m", "sakerd", "--port", str(port),
-                "--scripts-dir", scripts_dir]
+                "--scripts-dir", scripts_dir, "--unixsocket", "",
+                "--user", "default", "on", "nopass", "~*", "&*", "+@all"]
     if name == "redis":
         return ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
     if name == "uvloop":

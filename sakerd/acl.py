@@ -61,6 +61,7 @@ _NEEDS_WRITE = {"INSERT", "DELETE", "UPDATE"}
 
 # Implicit categories from the command flags (setImplicitACLCategories).
 _FLAG_CATEGORIES = None
+_CMD_NO_AUTH = 1 << 15      # server.CMD_NO_AUTH (server.py imports this module)
 
 
 class ACLError(Exception):
@@ -586,7 +587,7 @@ class User:
         if self.allkeys:
             return True
         for pat, flags in self.patterns:
-            if flags & needs == needs and string_match(pat, key):
+            if flags & needs == needs and glob_matcher(pat)(key):
                 return True
         return False
 
@@ -594,16 +595,16 @@ class User:
         if self.allchannels:
             return True
         for pat in self.channels:
-            if (is_pattern and pat == channel) or (not is_pattern and string_match(pat, channel)):
+            if (is_pattern and pat == channel) or (not is_pattern and glob_matcher(pat)(channel)):
                 return True
         return False
 
     def check(self, cmd, argv):
         """ACLCheckAllUserCommandPerm: (ACL_OK or a denial, argv position)."""
-        from .server import CMD_NO_AUTH
         if self.generation != table.generation:
             self.refresh_commands()
-        if not cmd.flags & CMD_NO_AUTH and not self.may_run(cmd, argv):
+        if not self.allowed >> cmd.acl_id & 1 and not cmd.flags & _CMD_NO_AUTH and \
+                not self.may_run(cmd, argv):
             return ACL_DENIED_CMD, 0
         if not self.allkeys:
             for pos, needs in get_keys(cmd, argv):
@@ -696,6 +697,31 @@ class User:
                 for arg in self.firstargs.get(cmd.acl_id, ()):
                     rules.append("+%s|%s" % (cmd.fullname, arg))
         return " ".join(rules)
+
+
+_GLOB_SPECIAL = frozenset(b"*?[\\")
+_matchers = {}
+
+
+def glob_matcher(pat):
+    """A function key -> bool with Redis's glob rules for pat (util.string_match),
+    shortcut for the usual patterns: a literal, `prefix*`, `*`."""
+    m = _matchers.get(pat)
+    if m is None:
+        head = pat[:-1] if pat.endswith(b"*") else pat
+        if not _GLOB_SPECIAL.intersection(head):
+            if head is pat:
+                m = pat.__eq__
+            elif head:
+                m = lambda key, prefix=head: key.startswith(prefix)
+            else:
+                m = bool     # "*": any key but the empty one, as stringmatchlen
+        else:
+            m = lambda key, pattern=pat: string_match(pattern, key)
+        if len(_matchers) >= 4096:
+            _matchers.clear()
+        _matchers[pat] = m
+    return m
 
 
 def _pattern_string(pat, flags):

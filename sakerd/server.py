@@ -373,8 +373,10 @@ class Server:
 
 
 def _acl_denied(c, cmd, argv):
-    from .acl import reject_denied
-    return reject_denied(c, cmd, argv)
+    """acl.reject_denied, bound on first use (acl imports this module)."""
+    global _acl_denied
+    from .acl import reject_denied as _acl_denied
+    return _acl_denied(c, cmd, argv)
 
 
 def _c_str(b):
