@@ -148,12 +148,13 @@ def test_shipped_default_user_is_what_the_issue_says(shipped):
     r.close()
 
 
-def test_prometheus_exporter_scrapes_the_shipped_default_without_credentials(shipped):
+def exporter_scrape(port, *args):
+    """One scrape by prometheus-redis-exporter of the sakerd on port: its metrics."""
     from test_lifecycle import scrape
     exporter = require_tool("prometheus-redis-exporter")
     web = free_port()
-    proc = subprocess.Popen([exporter, "--redis.addr=redis://127.0.0.1:%d" % shipped,
-                             "--web.listen-address=127.0.0.1:%d" % web],
+    proc = subprocess.Popen([exporter, "--redis.addr=redis://127.0.0.1:%d" % port,
+                             "--web.listen-address=127.0.0.1:%d" % web] + list(args),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def try_scrape():
@@ -161,39 +162,25 @@ def test_prometheus_exporter_scrapes_the_shipped_default_without_credentials(shi
                 return scrape("http://127.0.0.1:%d/metrics" % web)
             except OSError:
                 return None
-        m = wait_for(try_scrape, what="the exporter")
-        assert m["redis_up"] == 1
-        assert m["redis_uptime_in_seconds"] >= 0
-        assert "redis_connected_clients" in m
+        return wait_for(try_scrape, what="the exporter")
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_prometheus_exporter_scrapes_the_shipped_default_without_credentials(shipped):
+    m = exporter_scrape(shipped)
+    assert m["redis_up"] == 1
+    assert m["redis_uptime_in_seconds"] >= 0
+    assert "redis_connected_clients" in m
 
 
 def test_exporter_with_a_monitoring_user_and_password(make_daemon):
-    from test_lifecycle import scrape
     d = make_daemon("user monitor on >mon-pass-1 ~* &* -@all +@read +@connection +info "
                     "+config|get +slowlog +latency +client|list +dbsize\n", open_default=False)
-    exporter = require_tool("prometheus-redis-exporter")
-    web = free_port()
-    proc = subprocess.Popen([exporter, "--redis.addr=redis://127.0.0.1:%d" % d.port,
-                             "--redis.user=monitor", "--redis.password=mon-pass-1",
-                             "--web.listen-address=127.0.0.1:%d" % web],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def try_scrape():
-            try:
-                return scrape("http://127.0.0.1:%d/metrics" % web)
-            except OSError:
-                return None
-        m = wait_for(try_scrape, what="the exporter")
-        assert m["redis_up"] == 1
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    r = d.client(username="admin-less")
-    with pytest.raises(redis.exceptions.AuthenticationError):
-        r.ping()
+    m = exporter_scrape(d.port, "--redis.user=monitor", "--redis.password=mon-pass-1")
+    assert m["redis_up"] == 1
+    assert m["redis_connected_clients"] >= 1
 
 
 # ---- users, rules and replies, side by side with redis-server -------------------------------
