@@ -270,7 +270,12 @@ def process_unblocked_clients():
         if c.sock is None or c.flags & CLIENT_BLOCKED:
             continue
         pending, c.pending_argvs = c.pending_argvs, None
-        process_input_buffer(c, pending)
+        if pending:
+            process_input_buffer(c, pending)
+            if c.sock is None or c.flags & CLIENT_BLOCKED:
+                continue
+        # What arrived while it was blocked, still in its query buffer.
+        process_input_buffer(c)
 
 
 def before_sleep():

@@ -28,6 +28,7 @@ FLUSHDB and FLUSHALL touch every watched key that existed
 (touch_all_watched_keys_in_db).
 """
 
+from .cmd_server import quit_command, reset_command
 from .networking import (CLIENT_BLOCKED, CLIENT_DENY_BLOCKING, CLIENT_DIRTY_CAS,
                          CLIENT_DIRTY_EXEC)
 from .server import (server, Command, CLIENT_MULTI, CMD_ALLOW_BUSY, CMD_FAST, CMD_LOADING,
@@ -90,6 +91,20 @@ def discard_command(c):
         return
     discard_transaction(c)
     c.add_reply(b"+OK\r\n")
+
+
+def exec_command_abort(c, error):
+    """execCommandAbort(): EXEC refused by a check of process_command."""
+    discard_transaction(c)
+    if isinstance(error, str):
+        error = error.encode()
+    if error.startswith(b"-"):
+        error = error[1:]
+    c.add_reply_error(b"-EXECABORT Transaction discarded because of: " + error.strip(b"\r\n"))
+    # MONITOR saw MULTI: show that the transaction is over.
+    if server.monitors:
+        from .networking import monitor_feed
+        monitor_feed(c, c.argv)
 
 
 def exec_command(c):
@@ -215,7 +230,8 @@ def unwatch_command(c):
 
 
 # The commands process_command runs at once in MULTI instead of queueing.
-NOT_QUEUED = {exec_command, discard_command, multi_command, watch_command}
+NOT_QUEUED = {exec_command, discard_command, multi_command, watch_command, quit_command,
+              reset_command}
 
 _T = CMD_NOSCRIPT | CMD_LOADING | CMD_STALE
 _G = "transactions"

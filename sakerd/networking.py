@@ -525,14 +525,14 @@ def process_input_buffer(c, pending=None):
             if c.flags & _CLOSING_FLAGS:
                 return
             clock = 0   # each command's end is the next one's start (process_command)
-            cmds = iter(cmds)
-            for argv in cmds:
+            it = iter(cmds)
+            for argv in it:
                 clock = process_command(c, argv, clock)
                 flags = c.flags
                 if flags & _AFTER_COMMAND_FLAGS:
                     if flags & CLIENT_BLOCKED:
                         # The rest waits until c is answered (blocked.py).
-                        c.pending_argvs = list(cmds)
+                        c.pending_argvs = list(it)
                         return
                     if flags & _SKIP_FLAGS:
                         # resetClient(): SKIP silenced the command just run;

@@ -136,6 +136,7 @@ class Server:
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
         self.in_exec = False        # EXEC is running its queue (multi.py)
+        self.prev_err_count = 0     # error replies counted when a command last ended
         self.blocked_clients = 0    # blocked.py: how many clients are blocked,
         self.ready_keys = []        # (db, key) made ready since the last serve,
         self.unblocked_clients = []   # unblocked clients whose input waits,
@@ -273,7 +274,10 @@ class Server:
             _multi.queue_multi_command(c, cmd, argv)
             return clock
         # call()
-        errors = self.stat_total_error_replies
+        # incrCommandStatsOnError(): errors since the last command ended,
+        # so that an error a nested command (in EXEC or a script) counted
+        # for itself is not counted again for EXEC or EVAL.
+        self.prev_err_count = self.stat_total_error_replies
         if not clock:
             clock = _perf_counter_ns()
         try:
@@ -293,8 +297,9 @@ class Server:
         ns = end - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != errors:
+        if self.stat_total_error_replies != self.prev_err_count:
             cmd.failed_calls += 1
+            self.prev_err_count = self.stat_total_error_replies
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
@@ -313,7 +318,7 @@ class Server:
         """
         if self.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
             self.fanout.flush()
-        errors = self.stat_total_error_replies
+        self.prev_err_count = self.stat_total_error_replies
         clock = _perf_counter_ns()
         try:
             cmd.proc(c)
@@ -325,8 +330,9 @@ class Server:
         ns = _perf_counter_ns() - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != errors:
+        if self.stat_total_error_replies != self.prev_err_count:
             cmd.failed_calls += 1
+            self.prev_err_count = self.stat_total_error_replies
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
@@ -339,11 +345,15 @@ class Server:
             slowlog_push(c, c.argv, ns // 1000)
 
     def reject_command(self, c, cmd, msg):
-        """rejectCommand(): refuse cmd with msg; in MULTI, doom the transaction."""
+        """rejectCommand(): refuse cmd with msg; in MULTI, doom the transaction
+        (a refused EXEC ends it with -EXECABORT)."""
         cmd.rejected_calls += 1
         if c.flags & CLIENT_MULTI:
             _multi.flag_transaction(c)
-        c.add_reply_error(msg)
+        if cmd.proc is _multi.exec_command:
+            _multi.exec_command_abort(c, msg)
+        else:
+            c.add_reply_error(msg)
 
     def _refused_while_busy(self, c, cmd):
         if c.flags & CLIENT_SCRIPT:
