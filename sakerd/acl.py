@@ -873,23 +873,24 @@ def kill_clients_losing_channels(user):
 
 # ---- the check on the command path --------------------------------------------------
 
-def reject_denied(c, cmd, argv, context=ACL_LOG_CTX_TOPLEVEL):
+def reject_denied(c, cmd, argv):
     """The per-command check for a restricted user (server.process_command):
-    True, with -NOPERM replied and logged, if c's user may not run argv."""
+    True, with -NOPERM replied (rejectCommand: in MULTI, the transaction is
+    doomed) and logged, if c's user may not run argv."""
     result, pos = c.user.check(cmd, argv)
     if result == ACL_OK:
         return False
+    from .server import server, CLIENT_MULTI
+    context = ACL_LOG_CTX_MULTI if c.flags & CLIENT_MULTI else ACL_LOG_CTX_TOPLEVEL
     users.add_log_entry(c, result, context, pos)
-    cmd.rejected_calls += 1
     if result == ACL_DENIED_CMD:
-        c.add_reply_error("-NOPERM this user has no permissions to run the '%s' command" %
-                          cmd.fullname)
+        msg = "-NOPERM this user has no permissions to run the '%s' command" % cmd.fullname
     elif result == ACL_DENIED_KEY:
-        c.add_reply_error("-NOPERM this user has no permissions to access one of the keys "
-                          "used as arguments")
+        msg = "-NOPERM this user has no permissions to access one of the keys used as arguments"
     else:
-        c.add_reply_error("-NOPERM this user has no permissions to access one of the "
-                          "channels used as arguments")
+        msg = ("-NOPERM this user has no permissions to access one of the channels used as "
+               "arguments")
+    server.reject_command(c, cmd, msg)
     return True
 
 

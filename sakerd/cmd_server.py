@@ -1,5 +1,6 @@
 """Connection and server commands: PING ECHO QUIT AUTH SELECT HELLO RESET
-CLIENT COMMAND CONFIG DBSIZE FLUSHDB FLUSHALL TIME MONITOR SLOWLOG SHUTDOWN INFO.
+CLIENT COMMAND CONFIG DBSIZE FLUSHDB FLUSHALL TIME MONITOR SLOWLOG SHUTDOWN INFO
+WAIT.
 """
 
 import time
@@ -17,7 +18,8 @@ from .auth_throttle import auth_failed, auth_succeeded, auth_throttled
 from .resp import string2ll
 from .server import (
     Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
-    CMD_NO_AUTH, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE,
+    CMD_NO_AUTH, CMD_NO_MULTI, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR, CMD_STALE,
+    CMD_WRITE,
     prepare_for_shutdown_and_exit, update_hot_thresholds)
 
 OK = b"+OK\r\n"
@@ -163,7 +165,8 @@ def hello_command(c):
 
 
 def reset_command(c):
-    from . import pubsub
+    from . import multi, pubsub
+    multi.discard_transaction(c)
     pubsub.unsubscribe_all_channels(c, False)
     pubsub.unsubscribe_all_patterns(c, False)
     pubsub.unsubscribe_all_shard_channels(c, False)
@@ -346,6 +349,28 @@ def _kill(c, target):
     else:
         free_client(target)
 
+
+
+def client_unblock_command(c):
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was blocked."""
+    from .blocked import client_unblock
+    argv = c.argv
+    if len(argv) > 4:
+        c.add_reply_error("unknown subcommand or wrong number of arguments for 'unblock'. "
+                          "Try CLIENT HELP.")
+        return
+    error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            c.add_reply_error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            return
+        error = reason == b"error"
+    cid = string2ll(argv[2])
+    if cid is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    c.add_reply(b":1\r\n" if client_unblock(server.clients.get(cid), error) else b":0\r\n")
 
 
 def client_help_command(c):
@@ -553,6 +578,8 @@ def _flush_args_ok(c):
 
 
 def flushdb_command(c):
+    # Db.flush() touches the watched keys that exist (signalFlushedDb);
+    # Redis publishes no keyspace event for a flush.
     if _flush_args_ok(c):
         c.db.flush()
         c.add_reply(OK)
@@ -563,6 +590,24 @@ def flushall_command(c):
         for db in server.db:
             db.flush()
         c.add_reply(OK)
+
+
+def wait_command(c):
+    """WAIT numreplicas timeout: there are no replicas, so 0 -- at once for
+    0 replicas, else after the timeout (0: never), as redis-server does."""
+    from .blocked import BLOCKED_WAIT, block_client, get_timeout_or_reply
+    from .networking import CLIENT_DENY_BLOCKING
+    numreplicas = string2ll(c.argv[1])
+    if numreplicas is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    timeout = get_timeout_or_reply(c, c.argv[2], seconds=False)
+    if timeout is None:
+        return
+    if numreplicas <= 0 or c.flags & CLIENT_DENY_BLOCKING:
+        c.add_reply(b":0\r\n")
+        return
+    block_client(c, BLOCKED_WAIT, timeout)
 
 
 def time_command(c):
@@ -706,6 +751,7 @@ COMMANDS = [
         _SUB("setname", client_setname_command, 3, _ANY, group=_CONN, summary="Set the current connection name"),
         _SUB("getname", client_getname_command, 2, _ANY, group=_CONN, summary="Get the current connection name"),
         _SUB("reply", client_reply_command, 3, _ANY, group=_CONN, summary="Instruct the server whether to reply to commands"),
+        _SUB("unblock", client_unblock_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_CONN, summary="Unblock a client blocked in a blocking command from a different connection"),
         _SUB("help", client_help_command, 2, _ANY, group=_CONN, summary="Show helpful text about the different subcommands"),
     ], _CONN, _ANY),
     _container("command", [
@@ -737,9 +783,13 @@ COMMANDS = [
     Command("time", time_command, 1, CMD_FAST | _ANY, group=_SRV, summary="Return the current server time"),
     Command("monitor", monitor_command, 1, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV,
             summary="Listen for all requests received by the server in real time", acl="exec"),
-    Command("shutdown", shutdown_command, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_ALLOW_BUSY | _ANY,
+    Command("shutdown", shutdown_command, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_ALLOW_BUSY |
+            CMD_NO_MULTI | _ANY,
             group=_SRV, summary="Synchronously save the dataset to disk and then shut down the server",
             acl="exec"),
     Command("info", info_command, -1, CMD_LOADING | CMD_STALE, group=_SRV,
             summary="Get information and statistics about the server"),
+    Command("wait", wait_command, 3, CMD_NOSCRIPT, group="generic", acl="connection",
+            summary="Wait for the synchronous replication of all the write commands sent in "
+                    "the context of the current connection"),
 ]

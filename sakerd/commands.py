@@ -5,10 +5,10 @@ that many), flags, key positions, group. Each module keeps its commands
 next to their handlers; adding a command touches that list only.
 """
 
-from . import (acl, cmd_server, db_commands, procs, pubsub, scripting, t_hash, t_list,
+from . import (acl, cmd_server, db_commands, multi, procs, pubsub, scripting, t_hash, t_list,
                t_string, tasks)
 
-MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, pubsub, procs, scripting,
+MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, multi, pubsub, procs, scripting,
            tasks)
 
 

@@ -171,6 +171,16 @@ def _lua_version(s):
     return s
 
 
+def _keyspace_events(s):
+    from .notify import keyspace_events_string_to_flags
+    return keyspace_events_string_to_flags(s)
+
+
+def _fmt_keyspace_events(v):
+    from .notify import keyspace_events_flags_to_string
+    return keyspace_events_flags_to_string(v)
+
+
 def _obuf_default():
     return [(0, 0, 0), (256 * 1024 * 1024, 64 * 1024 * 1024, 60),
             (32 * 1024 * 1024, 8 * 1024 * 1024, 60), (0, 0, 0)]
@@ -221,6 +231,8 @@ DIRECTIVES = [
     Directive("acl-pubsub-default", _enum("allchannels", "resetchannels"), "resetchannels"),
     Directive("enable-protected-configs", _enum("no", "yes", "local"), "no", mutable=False),
     Directive("auth-timeout", _int_range(0, 2 ** 31 - 1), 10),
+    # Kept as NOTIFY_* bits; server.notify_keyspace_events mirrors it (notify.py).
+    Directive("notify-keyspace-events", _keyspace_events, 0, fmt=_fmt_keyspace_events),
 ]
 
 # CONFIG SET may change these only with `enable-protected-configs yes` (or

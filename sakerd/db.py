@@ -39,7 +39,8 @@ def mstime():
 
 
 class Db:
-    __slots__ = ("id", "dict", "expires", "avg_ttl", "scans", "next_scan_id")
+    __slots__ = ("id", "dict", "expires", "avg_ttl", "scans", "next_scan_id",
+                 "watched_keys", "blocking_keys", "ready_keys")
 
     def __init__(self, id):
         self.id = id
@@ -48,15 +49,24 @@ class Db:
         self.avg_ttl = 0
         self.scans = {}             # snapshot id -> list of keys, oldest first
         self.next_scan_id = 1
+        self.watched_keys = {}      # key -> {client: WatchedKey} (multi.py)
+        self.blocking_keys = {}     # key -> {client: None}, in blocking order (blocked.py)
+        self.ready_keys = {}        # keys queued in server.ready_keys (blocked.py)
 
     def expire_if_needed(self, key):
         """Delete key if its time has passed; True if it was expired."""
         when = self.expires.get(key)
         if when is None or when > mstime():
             return False
-        self.delete(key)
-        server.stat_expiredkeys += 1
+        self.delete_expired_key(key)
         return True
+
+    def delete_expired_key(self, key):
+        """deleteExpiredKeyAndPropagate(): lazy and active expiry alike."""
+        self.delete(key)
+        notify_keyspace_event(NOTIFY_EXPIRED, b"expired", key, self.id)
+        signal_modified_key(None, self, key)
+        server.stat_expiredkeys += 1
 
     def lookup(self, key):
         """The value at key, or None (lazy expiry; no hit/miss stats)."""
@@ -80,14 +90,25 @@ class Db:
             self.expire_if_needed(key)
         return self.dict.get(key)
 
-    def set_key(self, key, value, keepttl=False):
-        """setKey(): store value; the TTL is removed unless keepttl."""
-        self.dict[key] = value
+    def set_key(self, key, value, keepttl=False, found=None):
+        """setKey(): store value (dbAdd or dbOverwrite); the TTL is removed
+        unless keepttl; the key is signalled as modified. `found`: whether
+        the caller's lookup found the key (None: look)."""
+        if found is None:
+            found = self.lookup_write(key) is not None
+        if found:
+            self.dict[key] = value
+        else:
+            self.add(key, value)
         if not keepttl and self.expires:
             self.expires.pop(key, None)
+        signal_modified_key(None, self, key)
 
     def add(self, key, value):
+        """dbAdd(): key must not exist; publishes the `new` event."""
         self.dict[key] = value
+        if server.notify_keyspace_events & NOTIFY_NEW:
+            notify_keyspace_event(NOTIFY_NEW, b"new", key, self.id)
 
     def delete(self, key):
         if key in self.dict:
@@ -111,6 +132,10 @@ class Db:
         return when is not None and when <= mstime()
 
     def flush(self):
+        # Watchers of keys that exist see the change (signalFlushedDb).
+        if self.watched_keys:
+            from .multi import touch_all_watched_keys_in_db
+            touch_all_watched_keys_in_db(self)
         n = len(self.dict)
         self.dict = {}
         self.expires = {}
@@ -165,8 +190,13 @@ def signal_modified_key(c, db, key):
     """signalModifiedKey(): every write calls this for each key it changes.
 
     c is the client that wrote (None for expiry and the server itself).
-    The one hook on the write path: WATCH (multi.py) hangs off it.
+    The one hook on the write path: WATCH (multi.py) and the clients blocked
+    on keys (blocked.py) hang off it; each costs one dict test when unused.
     """
+    if db.watched_keys:
+        _multi.touch_watched_key(db, key)
+    if db.blocking_keys:
+        _blocked.signal_key_as_ready(db, key)
 
 
 def active_expire_cycle(time_limit_us):
@@ -190,8 +220,7 @@ def active_expire_cycle(time_limit_us):
                 if when is None:
                     continue
                 if when <= now:
-                    db.delete(key)
-                    server.stat_expiredkeys += 1
+                    db.delete_expired_key(key)
                     expired += 1
                 else:
                     ttl_sum += when - now
@@ -222,3 +251,8 @@ def _sample_large(expires):
 def databases_cron():
     limit_us = 1000000 * ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC // server.hz // 100
     active_expire_cycle(limit_us)
+
+
+# At the end: these modules import this one (through t_string).
+from . import blocked as _blocked, multi as _multi  # noqa: E402
+from .notify import notify_keyspace_event, NOTIFY_EXPIRED, NOTIFY_NEW  # noqa: E402

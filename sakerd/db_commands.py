@@ -10,7 +10,8 @@ deletes the key at once and answers 1, as Redis does on a master.
 
 import re
 
-from .db import TYPE_NAMES, mstime
+from .db import TYPE_NAMES, mstime, signal_modified_key
+from .notify import notify_keyspace_event, NOTIFY_GENERIC
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
 from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .util import string_match
@@ -41,6 +42,8 @@ def del_command(c):
     for key in c.argv[1:]:
         # An expired key is not counted as deleted.
         if db.lookup_write(key) is not None and db.delete(key):
+            signal_modified_key(c, db, key)
+            notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
             deleted += 1
     c.add_reply_long_long(deleted)
 
@@ -143,6 +146,10 @@ def rename_generic(c, nx):
     if when != -1:
         db.set_expire(dst, when)
     db.delete(src)
+    signal_modified_key(c, db, src)
+    signal_modified_key(c, db, dst)
+    notify_keyspace_event(NOTIFY_GENERIC, b"rename_from", src, db.id)
+    notify_keyspace_event(NOTIFY_GENERIC, b"rename_to", dst, db.id)
     c.add_reply(b":1\r\n" if nx else b"+OK\r\n")
 
 
@@ -218,9 +225,14 @@ def expire_generic(c, basetime, seconds):
         return
     if when <= mstime():
         db.delete(key)
+        signal_modified_key(c, db, key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
+        c.add_reply(b":1\r\n")
     else:
         db.set_expire(key, when)
-    c.add_reply(b":1\r\n")
+        c.add_reply(b":1\r\n")
+        signal_modified_key(c, db, key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"expire", key, db.id)
 
 
 def expire_command(c):
@@ -266,6 +278,8 @@ def persist_command(c):
     db = c.db
     key = c.argv[1]
     if db.lookup_write(key) is not None and db.remove_expire(key):
+        signal_modified_key(c, db, key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"persist", key, db.id)
         c.add_reply(b":1\r\n")
     else:
         c.add_reply(b":0\r\n")

@@ -69,9 +69,10 @@ def section_clients():
         ("maxclients", server.config.maxclients),
         ("client_recent_max_input_buffer", server.stat_client_recent_max_input),
         ("client_recent_max_output_buffer", server.stat_client_recent_max_output),
-        ("blocked_clients", 0),
+        ("blocked_clients", server.blocked_clients),
         ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", sum(1 for c in server.clients.values()
+                                          if c.bstate is not None and c.bstate.timeout)),
         ("pubsub_clients", sum(1 for c in server.clients.values()
                                if c.flags & CLIENT_PUBSUB)),
     ]

@@ -21,11 +21,16 @@ from . import anet
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
 from .resp import RequestReader, encode_bulk_array, repr_arg
-from .server import server, CLIENT_PUBSUB, CLIENT_SCRIPT
+from .server import server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT
 from .acl import users, user_for_peer, SERVER_USER
 
 # Client flags (the subset of Redis's that sakerd uses, same meaning).
 CLIENT_MONITOR = 1 << 2
+# CLIENT_MULTI = 1 << 3: defined in server.py (process_command tests it)
+CLIENT_BLOCKED = 1 << 4      # waiting in a blocking command (blocked.py)
+CLIENT_DIRTY_CAS = 1 << 5    # a watched key was touched: EXEC fails (multi.py)
+CLIENT_UNBLOCKED = 1 << 7    # unblocked, its pending input not yet run
+CLIENT_DIRTY_EXEC = 1 << 12  # an error while queueing: EXEC fails
 CLIENT_CLOSE_AFTER_REPLY = 1 << 6
 CLIENT_CLOSE_ASAP = 1 << 10
 CLIENT_UNIX_SOCKET = 1 << 11
@@ -36,6 +41,7 @@ CLIENT_REPLY_SKIP = 1 << 24
 CLIENT_PENDING_WRITE = 1 << 21
 CLIENT_PROTECTED = 1 << 28
 # CLIENT_SCRIPT = 1 << 8: the fake client of EVAL and saker.call (server.py)
+CLIENT_DENY_BLOCKING = 1 << 41   # may not block: inside EXEC, or a script's client
 # Replies are not queued for these: the client asked for none, or it is
 # going away (as prepareClientToWrite and _addReplyToBufferOrList do).
 CLIENT_NO_REPLY_MASK = (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_CLOSE_ASAP |
@@ -96,7 +102,8 @@ class Client:
         "authenticated", "resp", "buf", "reply_bytes_sent",
         "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
         "pubsub_shard_channels",
-        "send", "events_installed", "peer_is_local", "user_data", "user", "peer_uid")
+        "send", "events_installed", "peer_is_local", "user_data", "user", "peer_uid",
+        "mstate", "watched_keys", "bstate", "pending_argvs")
 
     def __init__(self, sock, fd, flags=0):
         self.id = server.next_client_id
@@ -128,6 +135,10 @@ class Client:
         self.events_installed = 0
         self.peer_is_local = True
         self.user_data = None
+        self.mstate = []            # queued (Command, argv) in MULTI (multi.py)
+        self.watched_keys = []      # WatchedKey entries (multi.py)
+        self.bstate = None          # what a blocked client waits for (blocked.py)
+        self.pending_argvs = None   # requests parsed behind a blocking command
 
     # ---- replies (hot path) ------------------------------------------
 
@@ -264,7 +275,7 @@ class Client:
 
 def create_fake_client():
     """A client with no connection: its replies stay in c.buf for the caller."""
-    c = Client(None, -1, CLIENT_SCRIPT)
+    c = Client(None, -1, CLIENT_SCRIPT | CLIENT_DENY_BLOCKING)
     c.user = SERVER_USER
     c.authenticated = True
     return c
@@ -420,6 +431,17 @@ def free_client(c):
         free_client_async(c)
         return
     server.pubsub_unsubscribe_all(c)
+    if c.flags & (CLIENT_BLOCKED | CLIENT_MULTI) or c.watched_keys:
+        from . import blocked, multi
+        if c.flags & CLIENT_BLOCKED:
+            blocked.unblock_client(c, reprocess=False)
+        multi.free_client_multi_state(c)
+    if c.flags & CLIENT_UNBLOCKED:
+        c.flags &= ~CLIENT_UNBLOCKED
+        try:
+            server.unblocked_clients.remove(c)
+        except ValueError:
+            pass
     if c.flags & CLIENT_MONITOR:
         try:
             server.monitors.remove(c)
@@ -498,11 +520,19 @@ def _close_on_query_limit(c):
 # Flag sets tested by process_input_buffer(), OR-ed once here.
 _CLOSING_FLAGS = CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP
 _SKIP_FLAGS = CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT
-_AFTER_COMMAND_FLAGS = _CLOSING_FLAGS | _SKIP_FLAGS
+_AFTER_COMMAND_FLAGS = _CLOSING_FLAGS | _SKIP_FLAGS | CLIENT_BLOCKED
 
 
-def process_input_buffer(c):
-    """Run every complete request in the client's query buffer (hot path)."""
+def process_input_buffer(c, pending=None):
+    """Run every complete request in the client's query buffer (hot path).
+
+    A blocked client runs nothing: what it sent stays in its query buffer,
+    and what was already parsed behind the blocking command waits in
+    c.pending_argvs, given back here as `pending` once it is unblocked
+    (blocked.process_unblocked_clients).
+    """
+    if c.flags & CLIENT_BLOCKED:
+        return
     reader = c.reader
     process_command = server.process_command
     # c is the current client while its commands run; a nested loop (a busy
@@ -512,14 +542,22 @@ def process_input_buffer(c):
     try:
         while True:
             auth_required = not c.authenticated
-            cmds = reader.parse(auth_required)
+            if pending is None:
+                cmds = reader.parse(auth_required)
+            else:
+                cmds, pending = pending, None
             if c.flags & _CLOSING_FLAGS:
                 return
             clock = 0   # each command's end is the next one's start (process_command)
-            for argv in cmds:
+            it = iter(cmds)
+            for argv in it:
                 clock = process_command(c, argv, clock)
                 flags = c.flags
                 if flags & _AFTER_COMMAND_FLAGS:
+                    if flags & CLIENT_BLOCKED:
+                        # The rest waits until c is answered (blocked.py).
+                        c.pending_argvs = list(it)
+                        return
                     if flags & _SKIP_FLAGS:
                         # resetClient(): SKIP silenced the command just run;
                         # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
@@ -680,7 +718,7 @@ def clients_cron_handle_timeout(c, now):
         free_client(c)
         return True
     timeout = server.config.timeout
-    if timeout and not c.flags & (CLIENT_PUBSUB | CLIENT_MONITOR) and \
+    if timeout and not c.flags & (CLIENT_PUBSUB | CLIENT_MONITOR | CLIENT_BLOCKED) and \
             now - c.last_interaction > timeout:
         log(LL_VERBOSE, "Closing idle client")
         free_client(c)
@@ -696,8 +734,16 @@ def client_flags_string(c):
         flags += "O"
     if c.flags & CLIENT_PUBSUB:
         flags += "P"
+    if c.flags & CLIENT_MULTI:
+        flags += "x"
+    if c.flags & CLIENT_BLOCKED:
+        flags += "b"
+    if c.flags & CLIENT_DIRTY_CAS:
+        flags += "d"
     if c.flags & CLIENT_CLOSE_AFTER_REPLY:
         flags += "c"
+    if c.flags & CLIENT_UNBLOCKED:
+        flags += "u"
     if c.flags & CLIENT_CLOSE_ASAP:
         flags += "A"
     if c.flags & CLIENT_UNIX_SOCKET:
@@ -715,14 +761,32 @@ def client_info_string(c):
     cmd = c.lastcmd.fullname if c.lastcmd is not None else "NULL"
     qbuf = c.reader.pending()
     return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
-            "sub=%d psub=%d ssub=%d multi=-1 qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=0 "
+            "sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=%d "
             "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=%s "
             "redir=-1 resp=%d") % (
         c.id, c.addr, c.laddr, c.fd, (c.name or b"").decode("utf-8", "replace"),
         now - c.ctime, now - c.last_interaction, client_flags_string(c), c.db.id,
-        len(c.pubsub_channels), len(c.pubsub_patterns), len(c.pubsub_shard_channels), qbuf, 0, c.reader.argv_len_sum,
-        len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd,
+        len(c.pubsub_channels), len(c.pubsub_patterns), len(c.pubsub_shard_channels),
+        len(c.mstate) if c.flags & CLIENT_MULTI else -1, qbuf, 0, c.reader.argv_len_sum,
+        multi_state_mem_overhead(c), len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd,
         c.user.name.decode("utf-8", "replace"), c.resp)
+
+
+def multi_state_mem_overhead(c):
+    """multiStateMemOverhead(), with Redis's struct sizes: the queued
+    arguments (each counted as an robj* plus its bytes), 56 bytes per watched
+    key (a list node and a watchedKey), 24 per allocated queue slot (Redis
+    grows the queue from 2 by doubling)."""
+    mem = 0
+    count = len(c.mstate)
+    for _, argv in c.mstate:
+        mem += sum(len(a) for a in argv) + 8 * len(argv)
+    alloc = 0
+    if count:
+        alloc = 2
+        while alloc < count:
+            alloc *= 2
+    return mem + 56 * len(c.watched_keys) + 24 * alloc
 
 
 def _redacted_argv(argv):
@@ -798,4 +862,6 @@ def client_command_help():
         "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
     ]

@@ -33,7 +33,7 @@ import time
 from .lua_bridge import ArgError, LuaRaise, saker_api, _number_text
 from .log import log_from, LEVEL_BY_NAME, LL_DEBUG, LL_WARNING
 from .acl import SERVER_USER, script_denied_error
-from .networking import CLIENT_SCRIPT, create_fake_client
+from .networking import CLIENT_DENY_BLOCKING, CLIENT_SCRIPT, create_fake_client
 from .resp import string2ll
 from .server import Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT
 from . import info
@@ -286,7 +286,7 @@ def execute_from_lua(argv, resp=2):
             return b"-ERR %s\r\n" % err.encode()
     c = _fake_clients.pop() if _fake_clients else create_fake_client()
     try:
-        c.flags = CLIENT_SCRIPT
+        c.flags = CLIENT_SCRIPT | CLIENT_DENY_BLOCKING
         c.resp = resp
         c.user = user
         c.db = _caller_db()

@@ -27,16 +27,20 @@ CMD_NOSCRIPT = 1 << 6
 CMD_LOADING = 1 << 9
 CMD_STALE = 1 << 10
 CMD_SKIP_MONITOR = 1 << 11
+CMD_SKIP_SLOWLOG = 1 << 12
 CMD_FAST = 1 << 14
 CMD_NO_AUTH = 1 << 15
 CMD_BLOCKING = 1 << 19
+CMD_NO_MULTI = 1 << 24
 CMD_ALLOW_BUSY = 1 << 26      # may run while a script is in BUSY state
 CMD_ALLOW_SUBSCRIBED = 1 << 27  # may run in RESP2 subscribed context
 CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
 
-# The client flags process_command() tests: the subscribed context, and the
-# fake client of scripts (the others are in networking.py, which imports
+# The client flags process_command() tests, for the subscribed context and
+# for MULTI (the other client flags are in networking.py, which imports
 # this module).
+CLIENT_MULTI = 1 << 3
+CLIENT_SCRIPT = 1 << 8
 CLIENT_PUBSUB = 1 << 18
 CLIENT_SCRIPT = 1 << 8
 
@@ -135,6 +139,13 @@ class Server:
         self.cron_handlers = []
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
+        self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
+        self.in_exec = False        # EXEC is running its queue (multi.py)
+        self.prev_err_count = 0     # error replies counted when a command last ended
+        self.blocked_clients = 0    # blocked.py: how many clients are blocked,
+        self.ready_keys = []        # (db, key) made ready since the last serve,
+        self.unblocked_clients = []   # unblocked clients whose input waits,
+        self.clients_timeout_table = []   # heap of (deadline ms, id, client)
         self.reset_stats()
 
     def reset_stats(self):
@@ -251,28 +262,35 @@ class Server:
         c.lastcmd = cmd
         arity = cmd.arity
         if arity != len(argv) and (arity > 0 or len(argv) < -arity):
-            cmd.rejected_calls += 1
-            c.add_reply_error("wrong number of arguments for '%s' command" % cmd.fullname)
+            self.reject_command(c, cmd, "wrong number of arguments for '%s' command" % cmd.fullname)
             return clock
         flags = cmd.flags
         if not c.authenticated and not flags & CMD_NO_AUTH:
-            cmd.rejected_calls += 1
-            c.add_reply_error("-NOAUTH Authentication required.")
+            self.reject_command(c, cmd, "-NOAUTH Authentication required.")
             return clock
-        if c.user.restricted and not c.flags & CLIENT_SCRIPT and _acl_denied(c, cmd, argv):
+        cflags = c.flags
+        if cflags & CLIENT_MULTI and flags & CMD_NO_MULTI:
+            self.reject_command(c, cmd, "Command not allowed inside a transaction")
+            return clock
+        if c.user.restricted and not cflags & CLIENT_SCRIPT and _acl_denied(c, cmd, argv):
             # (A script's calls are checked against its caller: scripting.py.)
             return clock
-        if c.flags & CLIENT_PUBSUB:
-            if c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
-                cmd.rejected_calls += 1
-                c.add_reply_error(
-                    "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                    "QUIT / RESET are allowed in this context" % cmd.fullname)
-                return clock
+        if cflags & CLIENT_PUBSUB and c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
+            self.reject_command(
+                c, cmd, "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                "QUIT / RESET are allowed in this context" % cmd.fullname)
+            return clock
         if self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
             return clock
+        # MULTI: queue instead of running (multi.py), after every check.
+        if c.flags & CLIENT_MULTI and cmd.proc not in _multi.NOT_QUEUED:
+            _multi.queue_multi_command(c, cmd, argv)
+            return clock
         # call()
-        errors = self.stat_total_error_replies
+        # incrCommandStatsOnError(): errors since the last command ended,
+        # so that an error a nested command (in EXEC or a script) counted
+        # for itself is not counted again for EXEC or EVAL.
+        self.prev_err_count = self.stat_total_error_replies
         if not clock:
             clock = _perf_counter_ns()
         try:
@@ -292,24 +310,74 @@ class Server:
         ns = end - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != errors:
+        if self.stat_total_error_replies != self.prev_err_count:
             cmd.failed_calls += 1
+            self.prev_err_count = self.stat_total_error_replies
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
-            from .cmd_server import slowlog_push
-            slowlog_push(c, c.argv, ns // 1000)
+            self._slowlog(c, cmd, ns)
+        if self.ready_keys and not c.flags & CLIENT_SCRIPT and not self.script_busy:
+            # Clients blocked on keys this command made ready (blocked.py);
+            # a script's commands wait for the end of the script.
+            _blocked.handle_clients_blocked_on_keys()
         return end
 
+    def call(self, c, cmd):
+        """call() for a command EXEC runs from its queue (multi.py).
+
+        process_command does the same inline (its hot path). Frames held for
+        c (pubsub.publish) wait for the end of EXEC, and so do the clients
+        blocked on keys the queued commands make ready.
+        """
+        if self.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
+            self.fanout.flush()
+        self.prev_err_count = self.stat_total_error_replies
+        clock = _perf_counter_ns()
+        try:
+            cmd.proc(c)
+        except Exception as e:
+            self._command_crashed(c, cmd, e)
+        if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
+            from .networking import monitor_feed
+            monitor_feed(c, c.argv)
+        ns = _perf_counter_ns() - clock
+        cmd.calls += 1
+        cmd.nsec += ns
+        if self.stat_total_error_replies != self.prev_err_count:
+            cmd.failed_calls += 1
+            self.prev_err_count = self.stat_total_error_replies
+        self.stat_numcommands += 1
+        if ns >= self.slowlog_threshold_ns:
+            self._slowlog(c, cmd, ns)
+
+    def _slowlog(self, c, cmd, ns):
+        from .networking import CLIENT_BLOCKED
+        # A blocked command is logged when it is answered, as Redis does.
+        if not cmd.flags & CMD_SKIP_SLOWLOG and not c.flags & CLIENT_BLOCKED:
+            from .cmd_server import slowlog_push
+            slowlog_push(c, c.argv, ns // 1000)
+
+    def reject_command(self, c, cmd, msg):
+        """rejectCommand(): refuse cmd with msg; in MULTI, doom the transaction
+        (a refused EXEC ends it with -EXECABORT)."""
+        cmd.rejected_calls += 1
+        if c.flags & CLIENT_MULTI:
+            _multi.flag_transaction(c)
+        if cmd.proc is _multi.exec_command:
+            _multi.exec_command_abort(c, msg)
+        else:
+            c.add_reply_error(msg)
+
     def _refused_while_busy(self, c, cmd):
-        from .networking import CLIENT_SCRIPT
         if c.flags & CLIENT_SCRIPT:
             return False    # the busy script's own calls
-        cmd.rejected_calls += 1
-        c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
-                          "SCRIPT KILL or SHUTDOWN NOSAVE.")
+        self.reject_command(c, cmd, "-BUSY Redis is busy running a script. You can only call "
+                            "SCRIPT KILL or SHUTDOWN NOSAVE.")
         return True
 
     def _reject_unknown(self, c, argv):
+        if c.flags & CLIENT_MULTI:
+            _multi.flag_transaction(c)
         name = argv[0]
         parent = self.commands.get(name) or self.commands.get(name.lower())
         # The client's bytes are echoed as they are, as C's "%.128s" would
@@ -464,16 +532,22 @@ def clients_cron():
 
 def update_hot_thresholds():
     """Settings the hot path compares with, precomputed from the config:
-    the reply size above which add_reply checks the output limits, and the
-    duration from which call() logs to the slowlog (never, when negative)."""
+    the reply size above which add_reply checks the output limits, the
+    duration from which call() logs to the slowlog (never, when negative),
+    and the keyspace event classes that writes publish (notify.py)."""
     cfg = server.config
     limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
     slower = cfg.slowlog_log_slower_than
     server.slowlog_threshold_ns = slower * 1000 if slower >= 0 else 1 << 62
+    server.notify_keyspace_events = cfg.notify_keyspace_events
 
 
 _networking = None  # sakerd.networking, bound by the first before_sleep()
+# multi.py and blocked.py, bound by init_server(): process_command reaches
+# them without an import statement (which costs ~0.5 us).
+_multi = None
+_blocked = None
 
 
 def before_sleep(el):
@@ -482,6 +556,8 @@ def before_sleep(el):
     global _networking
     if _networking is None:
         from . import networking as _networking
+    if server.clients_timeout_table or server.unblocked_clients or server.ready_keys:
+        _blocked.before_sleep()
     _networking.handle_clients_with_pending_writes()
     _networking.free_clients_in_async_free_queue()
 
@@ -563,8 +639,14 @@ def adjust_open_files_limit():
             cfg.maxclients)
 
 
+def bind_hook_modules():
+    global _multi, _blocked
+    from . import multi as _multi, blocked as _blocked
+
+
 def init_server(config):
     from . import acl, ae, db, commands
+    bind_hook_modules()
     server.config = config
     server.hz = config.hz
     server.db = [db.Db(i) for i in range(config.databases)]

@@ -9,7 +9,8 @@ ever exists in the keyspace.
 
 from fractions import Fraction
 
-from .db import WRONGTYPE_ERR
+from .db import WRONGTYPE_ERR, signal_modified_key
+from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
 from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .t_string import NOT_INTEGER, NAN_OR_INF, ld2string_human, long_double_add, string2ld, LD_INF
@@ -32,11 +33,20 @@ def lookup_hash_write_or_create(c, key):
     db = c.db
     h = db.lookup_write(key)
     if h is None:
-        h = db.dict[key] = {}
+        h = {}
+        db.add(key, h)
     elif h.__class__ is not dict:
         c.add_reply_error(WRONGTYPE_ERR)
         return None
     return h
+
+
+def hash_modified(c, event):
+    """signalModifiedKey() and the hash's event, after the reply as in t_hash.c."""
+    key = c.argv[1]
+    db = c.db
+    signal_modified_key(c, db, key)
+    notify_keyspace_event(NOTIFY_HASH, event, key, db.id)
 
 
 def _bulks(items):
@@ -62,22 +72,20 @@ def hset_command(c):
         c.add_reply_long_long(created)
     else:
         c.add_reply(OK)
+    hash_modified(c, b"hset")
 
 
 def hsetnx_command(c):
     argv = c.argv
-    db = c.db
-    h = db.lookup_write(argv[1])
-    if h is not None and h.__class__ is not dict:
-        c.add_reply_error(WRONGTYPE_ERR)
+    h = lookup_hash_write_or_create(c, argv[1])
+    if h is None:
         return
-    if h is not None and argv[2] in h:
+    if argv[2] in h:
         c.add_reply(b":0\r\n")
         return
-    if h is None:
-        h = db.dict[argv[1]] = {}
     h[argv[2]] = argv[3]
     c.add_reply(b":1\r\n")
+    hash_modified(c, b"hset")
 
 
 def hget_command(c):
@@ -139,6 +147,10 @@ def hdel_command(c):
             if not h:
                 db.delete(key)
                 break
+    if deleted:
+        hash_modified(c, b"hdel")
+        if not h:
+            notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
     c.add_reply_long_long(deleted)
 
 
@@ -184,6 +196,7 @@ def hincrby_command(c):
         return
     h[argv[2]] = b"%d" % value
     c.add_reply_long_long(value)
+    hash_modified(c, b"hincrby")
 
 
 def hincrbyfloat_command(c):
@@ -210,6 +223,7 @@ def hincrbyfloat_command(c):
     new = ld2string_human(value)
     h[argv[2]] = new
     c.add_reply(b"$%d\r\n%s\r\n" % (len(new), new))
+    hash_modified(c, b"hincrbyfloat")
 
 
 _W = CMD_WRITE

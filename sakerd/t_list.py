@@ -1,4 +1,5 @@
-"""List commands: LPUSH RPUSH LPOP RPOP LRANGE LLEN LTRIM LINDEX (t_list.c).
+"""List commands: LPUSH RPUSH LPOP RPOP LRANGE LLEN LTRIM LINDEX LMOVE
+RPOPLPUSH LMPOP and the blocking BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP (t_list.c).
 
 A list is a collections.deque of bytes: O(1) pushes and pops at both ends,
 as Redis's quicklist. Ranges are read with itertools.islice (a deque has
@@ -6,17 +7,32 @@ no O(1) access in the middle). A list left empty is deleted, as in Redis.
 
 LPUSH/RPUSH/LPOP/RPOP are the hot path (benchmarked): they look the key up
 inline.
+
+Blocking pops block through blocked.py when no key has elements: the
+client waits with a BlockPos (where to pop, where to push, the count),
+and serve_blocked_on_list() does its pop when a key is ready, with the
+replies and events of Redis's serveClientBlockedOnList.
 """
 
 from collections import deque
 from itertools import islice
 
-from .db import WRONGTYPE_ERR
+from . import blocked
+from .blocked import BLOCKED_LIST, block_for_keys, get_timeout_or_reply
+from .db import WRONGTYPE_ERR, signal_modified_key
+from .networking import CLIENT_DENY_BLOCKING
+from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_LIST
 from .resp import string2ll
-from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server import server, Command, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY, CMD_WRITE
 
 NOT_INTEGER = "value is not an integer or out of range"
+SYNTAX_ERR = "syntax error"
 EMPTY_ARRAY = b"*0\r\n"
+LIST_HEAD = True
+LIST_TAIL = False
+LONG_MAX = (1 << 63) - 1
+
+blocked.VALUE_BTYPE[deque] = BLOCKED_LIST
 
 
 def push_generic(c, head, xx=False):
@@ -31,7 +47,8 @@ def push_generic(c, head, xx=False):
         if xx:
             c.add_reply(b":0\r\n")
             return
-        lst = db.dict[key] = deque()
+        lst = deque()
+        db.add(key, lst)
     elif lst.__class__ is not deque:
         c.add_reply_error(WRONGTYPE_ERR)
         return
@@ -41,6 +58,9 @@ def push_generic(c, head, xx=False):
     else:
         lst.extend(argv[2:])
     c.add_reply(b":%d\r\n" % len(lst))
+    signal_modified_key(c, db, key)
+    if server.notify_keyspace_events:
+        notify_keyspace_event(NOTIFY_LIST, b"lpush" if head else b"rpush", key, db.id)
 
 
 def lpush_command(c):
@@ -97,8 +117,17 @@ def pop_generic(c, head):
         pop = lst.popleft if head else lst.pop
         items = [pop() for _ in range(min(count, len(lst)))]
         c.add_reply_bulks(items)
+    list_elements_removed(c, db, key, head, lst)
+
+
+def list_elements_removed(c, db, key, head, lst):
+    """listElementsRemoved(): the pop event, the key deleted when empty."""
+    if server.notify_keyspace_events:
+        notify_keyspace_event(NOTIFY_LIST, b"lpop" if head else b"rpop", key, db.id)
     if not lst:
         db.delete(key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
+    signal_modified_key(c, db, key)
 
 
 def lpop_command(c):
@@ -173,7 +202,7 @@ def ltrim_command(c):
         return
     rng = normalize_range(indexes[0], indexes[1], len(lst))
     if rng is None:
-        db.delete(key)
+        lst = None
     else:
         start, end = rng
         kept = end - start + 1
@@ -185,6 +214,11 @@ def ltrim_command(c):
                 lst.popleft()
             for _ in range(len(lst) - kept):
                 lst.pop()
+    notify_keyspace_event(NOTIFY_LIST, b"ltrim", key, db.id)
+    if lst is None:
+        db.delete(key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
+    signal_modified_key(c, db, key)
     c.add_reply(b"+OK\r\n")
 
 
@@ -214,9 +248,260 @@ def lindex_command(c):
         c.add_reply_null()
 
 
+# ---- LMOVE / RPOPLPUSH / LMPOP ----------------------------------------------------
+
+def get_list_position_or_reply(c, arg):
+    """LEFT or RIGHT: LIST_HEAD / LIST_TAIL, or None after a syntax error."""
+    where = arg.lower()
+    if where == b"left":
+        return LIST_HEAD
+    if where == b"right":
+        return LIST_TAIL
+    c.add_reply_error(SYNTAX_ERR)
+    return None
+
+
+def lmove_handle_push(c, db, dstkey, dst, value, head):
+    """lmoveHandlePush(): push on the destination (made if missing), reply value."""
+    if dst is None:
+        dst = deque()
+        db.add(dstkey, dst)
+    signal_modified_key(c, db, dstkey)
+    if head:
+        dst.appendleft(value)
+    else:
+        dst.append(value)
+    notify_keyspace_event(NOTIFY_LIST, b"lpush" if head else b"rpush", dstkey, db.id)
+    c.add_reply(b"$%d\r\n%s\r\n" % (len(value), value))
+
+
+def lmove_generic(c, wherefrom, whereto):
+    db = c.db
+    srckey, dstkey = c.argv[1], c.argv[2]
+    src = db.lookup_write(srckey)
+    if src is None:
+        c.add_reply_null()
+        return
+    if src.__class__ is not deque:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    dst = db.lookup_write(dstkey)
+    if dst is not None and dst.__class__ is not deque:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    value = src.popleft() if wherefrom else src.pop()
+    lmove_handle_push(c, db, dstkey, dst, value, whereto)
+    notify_keyspace_event(NOTIFY_LIST, b"lpop" if wherefrom else b"rpop", srckey, db.id)
+    if not src:
+        db.delete(srckey)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", srckey, db.id)
+    signal_modified_key(c, db, srckey)
+
+
+def lmove_command(c):
+    wherefrom = get_list_position_or_reply(c, c.argv[3])
+    if wherefrom is None:
+        return
+    whereto = get_list_position_or_reply(c, c.argv[4])
+    if whereto is None:
+        return
+    lmove_generic(c, wherefrom, whereto)
+
+
+def rpoplpush_command(c):
+    lmove_generic(c, LIST_TAIL, LIST_HEAD)
+
+
+def list_pop_range_and_reply_with_key(c, db, key, lst, head, count):
+    """listPopRangeAndReplyWithKey(): *2 key [elements], in popping order."""
+    pop = lst.popleft if head else lst.pop
+    items = [pop() for _ in range(min(count, len(lst)))]
+    c.add_reply(b"*2\r\n$%d\r\n%s\r\n" % (len(key), key))
+    c.add_reply_bulks(items)
+    list_elements_removed(c, db, key, head, lst)
+
+
+def mpop_generic(c, keys, head, count):
+    db = c.db
+    for key in keys:
+        lst = db.lookup_write(key)
+        if lst is None:
+            continue
+        if lst.__class__ is not deque:
+            c.add_reply_error(WRONGTYPE_ERR)
+            return
+        if lst:
+            list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
+            return
+    c.add_reply_null_array()
+
+
+def get_range_long_or_reply(c, arg, msg):
+    """getRangeLongFromObjectOrReply(1, LONG_MAX): msg for any failure."""
+    v = string2ll(arg)
+    if v is None or v < 1:
+        c.add_reply_error(msg)
+        return None
+    return v
+
+
+def lmpop_generic(c, numkeys_idx, block):
+    """LMPOP numkeys key... LEFT|RIGHT [COUNT n]; BLMPOP timeout numkeys ..."""
+    argv = c.argv
+    numkeys = get_range_long_or_reply(c, argv[numkeys_idx], "numkeys should be greater than 0")
+    if numkeys is None:
+        return
+    where_idx = numkeys_idx + numkeys + 1
+    if where_idx >= len(argv):
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    head = get_list_position_or_reply(c, argv[where_idx])
+    if head is None:
+        return
+    count = -1
+    j = where_idx + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            j += 1
+            count = get_range_long_or_reply(c, argv[j], "count should be greater than 0")
+            if count is None:
+                return
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return
+        j += 1
+    if count == -1:
+        count = 1
+    keys = argv[numkeys_idx + 1:where_idx]
+    if block:
+        blocking_pop_generic(c, keys, head, 1, count)
+    else:
+        mpop_generic(c, keys, head, count)
+
+
+def lmpop_command(c):
+    lmpop_generic(c, 1, False)
+
+
+# ---- blocking pops ------------------------------------------------------------------
+
+class BlockPos:
+    """What a client blocked in a list pop does once served (Redis's blockPos
+    plus bpop.target and bpop.count): count -1 is BLPOP/BRPOP's single pop."""
+    __slots__ = ("wherefrom", "whereto", "target", "count")
+
+    def __init__(self, wherefrom, whereto=None, target=None, count=-1):
+        self.wherefrom = wherefrom
+        self.whereto = whereto
+        self.target = target
+        self.count = count
+
+
+def serve_blocked_on_list(receiver, db, key, lst, pos):
+    """serveClientBlockedOnList(): the blocked.py serve callback for lists."""
+    head = pos.wherefrom
+    if pos.target is None:
+        if pos.count != -1:
+            list_pop_range_and_reply_with_key(receiver, db, key, lst, head, pos.count)
+            return True
+        value = lst.popleft() if head else lst.pop()
+        receiver.add_reply(b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(key), key, len(value), value))
+        notify_keyspace_event(NOTIFY_LIST, b"lpop" if head else b"rpop", key, db.id)
+    else:
+        dst = db.lookup_write(pos.target)
+        if dst is not None and dst.__class__ is not deque:
+            receiver.add_reply_error(WRONGTYPE_ERR)
+        else:
+            value = lst.popleft() if head else lst.pop()
+            lmove_handle_push(receiver, db, pos.target, dst, value, pos.whereto)
+            notify_keyspace_event(NOTIFY_LIST, b"lpop" if head else b"rpop", key, db.id)
+    if not lst:
+        db.delete(key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
+    # No signal_modified_key for key: the push that made it ready did it.
+    return True
+
+
+def blocking_pop_generic(c, keys, head, timeout_idx, count):
+    """blockingPopGenericCommand(): pop from the first non-empty key, or block."""
+    timeout = get_timeout_or_reply(c, c.argv[timeout_idx])
+    if timeout is None:
+        return
+    db = c.db
+    for key in keys:
+        lst = db.lookup_write(key)
+        if lst is None:
+            continue
+        if lst.__class__ is not deque:
+            c.add_reply_error(WRONGTYPE_ERR)
+            return
+        if not lst:
+            continue
+        if count != -1:
+            list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
+            return
+        value = lst.popleft() if head else lst.pop()
+        c.add_reply(b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value))
+        list_elements_removed(c, db, key, head, lst)
+        return
+    if c.flags & CLIENT_DENY_BLOCKING:
+        # Not allowed to block (MULTI, scripts): as if timed out, even for 0.
+        c.add_reply_null_array()
+        return
+    block_for_keys(c, BLOCKED_LIST, keys, timeout, serve_blocked_on_list,
+                   BlockPos(head, count=count))
+
+
+def blpop_command(c):
+    blocking_pop_generic(c, c.argv[1:-1], LIST_HEAD, len(c.argv) - 1, -1)
+
+
+def brpop_command(c):
+    blocking_pop_generic(c, c.argv[1:-1], LIST_TAIL, len(c.argv) - 1, -1)
+
+
+def blmove_generic(c, wherefrom, whereto, timeout):
+    src = c.db.lookup_write(c.argv[1])
+    if src is not None and src.__class__ is not deque:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    if src is not None:
+        lmove_generic(c, wherefrom, whereto)
+    elif c.flags & CLIENT_DENY_BLOCKING:
+        c.add_reply_null()
+    else:
+        block_for_keys(c, BLOCKED_LIST, [c.argv[1]], timeout, serve_blocked_on_list,
+                       BlockPos(wherefrom, whereto, c.argv[2]))
+
+
+def blmove_command(c):
+    wherefrom = get_list_position_or_reply(c, c.argv[3])
+    if wherefrom is None:
+        return
+    whereto = get_list_position_or_reply(c, c.argv[4])
+    if whereto is None:
+        return
+    timeout = get_timeout_or_reply(c, c.argv[5])
+    if timeout is not None:
+        blmove_generic(c, wherefrom, whereto, timeout)
+
+
+def brpoplpush_command(c):
+    timeout = get_timeout_or_reply(c, c.argv[3])
+    if timeout is not None:
+        blmove_generic(c, LIST_TAIL, LIST_HEAD, timeout)
+
+
+def blmpop_command(c):
+    lmpop_generic(c, 2, True)
+
+
 _W = CMD_WRITE
 _R = CMD_READONLY
 _F = CMD_FAST
+_NS = CMD_NOSCRIPT
+_B = CMD_BLOCKING
 _G = "list"
 
 COMMANDS = [
@@ -240,4 +525,25 @@ COMMANDS = [
             summary="Get the length of a list"),
     Command("lindex", lindex_command, 3, _R, 1, 1, 1, group=_G,
             summary="Get an element from a list by its index"),
+    Command("lmove", lmove_command, 5, _W, 1, 2, 1, group=_G,
+            summary="Pop an element from a list, push it to another list and return it"),
+    Command("rpoplpush", rpoplpush_command, 3, _W, 1, 2, 1, group=_G,
+            summary="Remove the last element in a list, prepend it to another list and "
+                    "return it"),
+    Command("lmpop", lmpop_command, -4, _W, 0, 0, 0, group=_G,
+            summary="Pop elements from a list"),
+    Command("blpop", blpop_command, -3, _W | _NS | _B, 1, -2, 1, group=_G,
+            summary="Remove and get the first element in a list, or block until one is "
+                    "available"),
+    Command("brpop", brpop_command, -3, _W | _NS | _B, 1, -2, 1, group=_G,
+            summary="Remove and get the last element in a list, or block until one is "
+                    "available"),
+    Command("blmove", blmove_command, 6, _W | _NS | _B, 1, 2, 1, group=_G,
+            summary="Pop an element from a list, push it to another list and return it; "
+                    "or block until one is available"),
+    Command("brpoplpush", brpoplpush_command, 4, _W | _NS | _B, 1, 2, 1, group=_G,
+            summary="Pop an element from a list, push it to another list and return it; "
+                    "or block until one is available"),
+    Command("blmpop", blmpop_command, -5, _W | _B, 0, 0, 0, group=_G,
+            summary="Pop elements from a list, or block until one is available"),
 ]

@@ -6,7 +6,8 @@ dbOverwrite() does; SET, MSET and GETSET drop it, as setKey() does.
 
 GET and SET are the hot path (benchmarked against redis-server): they look
 the key up inline instead of through Db.lookup_read/lookup_write, and SET
-without options never parses options.
+without options never parses options. With keyspace notifications on, SET
+takes the general path (set_generic), which publishes them.
 
 INCRBYFLOAT and HINCRBYFLOAT compute in C's `long double`, which on x86-64
 is the x87 80-bit extended format: a 64-bit significand, exponents down to
@@ -24,7 +25,8 @@ space, trailing garbage, NaN, overflow, underflow to zero.
 import re
 from fractions import Fraction
 
-from .db import WRONGTYPE_ERR, mstime
+from .db import WRONGTYPE_ERR, mstime, signal_modified_key
+from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
 from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
@@ -217,7 +219,7 @@ def get_command(c):
 
 def set_command(c):
     argv = c.argv
-    if len(argv) != 3:
+    if len(argv) != 3 or server.notify_keyspace_events:
         set_with_options(c)
         return
     db = c.db
@@ -228,6 +230,7 @@ def set_command(c):
     if expires and key in expires and not db.expire_if_needed(key):
         del expires[key]
     db.dict[key] = argv[2]
+    signal_modified_key(c, db, key)
     c.add_reply(OK)
 
 
@@ -303,14 +306,19 @@ def set_generic(c, flags, key, value, expire, ok_reply=OK, abort_reply=None):
             else:
                 c.add_reply(abort_reply)
         return
-    db.set_key(key, value, keepttl=bool(flags & SET_KEEPTTL))
+    db.set_key(key, value, keepttl=bool(flags & SET_KEEPTTL), found=found)
+    notify_keyspace_event(NOTIFY_STRING, b"set", key, db.id)
     if when is not None:
         db.set_expire(key, when)
+        notify_keyspace_event(NOTIFY_GENERIC, b"expire", key, db.id)
     if not flags & SET_GET:
         c.add_reply(ok_reply)
 
 
 def set_with_options(c):
+    if len(c.argv) == 3:
+        set_generic(c, 0, c.argv[1], c.argv[2], None)
+        return
     parsed = parse_set_options(c)
     if parsed is None:
         return
@@ -333,12 +341,17 @@ def psetex_command(c):
 def getset_command(c):
     if not get_generic(c):
         return
-    c.db.set_key(c.argv[1], c.argv[2])
+    db = c.db
+    db.set_key(c.argv[1], c.argv[2])
+    notify_keyspace_event(NOTIFY_STRING, b"set", c.argv[1], db.id)
 
 
 def getdel_command(c):
-    if get_generic(c):
-        c.db.delete(c.argv[1])
+    db = c.db
+    key = c.argv[1]
+    if get_generic(c) and db.delete(key):
+        signal_modified_key(c, db, key)
+        notify_keyspace_event(NOTIFY_GENERIC, b"del", key, db.id)
 
 
 # ---- multiple keys ------------------------------------------------------------------
@@ -362,6 +375,10 @@ def mset_command(c):
         c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     db = c.db
+    if server.notify_keyspace_events or db.watched_keys or db.blocking_keys:
+        mset_generic(c, db, argv)
+        c.add_reply(OK)
+        return
     expires = db.expires
     if expires:
         for key in argv[1::2]:
@@ -370,6 +387,13 @@ def mset_command(c):
     # A key given twice takes its last value, as in Redis.
     db.dict.update(zip(argv[1::2], argv[2::2]))
     c.add_reply(OK)
+
+
+def mset_generic(c, db, argv):
+    """msetGenericCommand()'s loop: one setKey and one `set` event per pair."""
+    for j in range(1, len(argv), 2):
+        db.set_key(argv[j], argv[j + 1])
+        notify_keyspace_event(NOTIFY_STRING, b"set", argv[j], db.id)
 
 
 def msetnx_command(c):
@@ -382,8 +406,7 @@ def msetnx_command(c):
     if any(db.lookup_write(key) is not None for key in keys):
         c.add_reply(b":0\r\n")
         return
-    for j in range(1, len(argv), 2):
-        db.set_key(argv[j], argv[j + 1])
+    mset_generic(c, db, argv)
     c.add_reply(b":1\r\n")
 
 
@@ -410,7 +433,13 @@ def incr_decr(c, incr):
     if value > LLONG_MAX or value < LLONG_MIN:
         c.add_reply_error("increment or decrement would overflow")
         return
-    db.dict[key] = b"%d" % value
+    if v is None:
+        db.add(key, b"%d" % value)
+    else:
+        db.dict[key] = b"%d" % value
+    signal_modified_key(c, db, key)
+    if server.notify_keyspace_events:
+        notify_keyspace_event(NOTIFY_STRING, b"incrby", key, db.id)
     c.add_reply(b":%d\r\n" % value)
 
 
@@ -459,7 +488,12 @@ def incrbyfloat_command(c):
         c.add_reply_error(NAN_OR_INF)
         return
     new = ld2string_human(value)
-    db.dict[key] = new
+    if v is None:
+        db.add(key, new)
+    else:
+        db.dict[key] = new
+    signal_modified_key(c, db, key)
+    notify_keyspace_event(NOTIFY_STRING, b"incrbyfloat", key, db.id)
     c.add_reply(b"$%d\r\n%s\r\n" % (len(new), new))
 
 
@@ -471,16 +505,18 @@ def append_command(c):
     append = c.argv[2]
     v = db.lookup_write(key)
     if v is None:
-        db.dict[key] = append
-        c.add_reply_long_long(len(append))
-        return
-    if v.__class__ is not bytes:
+        v = append
+        db.add(key, v)
+    elif v.__class__ is not bytes:
         c.add_reply_error(WRONGTYPE_ERR)
         return
-    if not check_string_length(c, len(v), len(append)):
+    elif not check_string_length(c, len(v), len(append)):
         return
-    v += append
-    db.dict[key] = v
+    else:
+        v += append
+        db.dict[key] = v
+    signal_modified_key(c, db, key)
+    notify_keyspace_event(NOTIFY_STRING, b"append", key, db.id)
     c.add_reply_long_long(len(v))
 
 
