@@ -112,7 +112,8 @@ class Server:
         self.accept_error_logged_at = 0.0
         self.accepting_paused_until = 0.0
         self.obuf_check_threshold = 1 << 62
-        self.slowlog_threshold_ns = 1 << 62
+        self.slowlog_threshold_ns = 1 << 62   # the smaller of slowlog_ns and latency's
+        self.slowlog_ns = 1 << 62
         self.pidfile = None
         self.pubsub_channels = {}   # channel -> {client: None}
         self.pubsub_patterns = {}   # pattern -> {client: None}
@@ -282,8 +283,8 @@ class Server:
             cmd.failed_calls += 1
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
-            from .cmd_server import slowlog_push
-            slowlog_push(c, c.argv, ns // 1000)
+            from .latency import slow_command
+            slow_command(c, cmd, ns)
         return end
 
     def _refused_while_busy(self, c, cmd):
@@ -447,7 +448,8 @@ def update_hot_thresholds():
     limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
     slower = cfg.slowlog_log_slower_than
-    server.slowlog_threshold_ns = slower * 1000 if slower >= 0 else 1 << 62
+    from .latency import hot_threshold_ns
+    server.slowlog_threshold_ns = hot_threshold_ns(slower * 1000 if slower >= 0 else 1 << 62)
 
 
 _networking = None  # sakerd.networking, bound by the first before_sleep()
