@@ -309,10 +309,26 @@ def memory_doctor_report(m):
             b"".join(reports) + b"I'm here to keep you safe, Sam. I want to help you.\n")
 
 
+def memory_malloc_stats_command(c):
+    c.add_reply_bulk(b"Stats not supported for the current allocator")
+
+
+def memory_purge_command(c):
+    """Give free heap pages back to the kernel now (glibc's malloc_trim)."""
+    libc = server.heap.libc
+    if libc is not None:
+        libc.malloc_trim(0)
+    c.add_reply(b"+OK\r\n")
+
+
 def memory_help_command(c):
     c.add_reply_help("MEMORY", [
         "DOCTOR",
         "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
         "STATS",
         "    Return information about the memory usage of the server.",
         "USAGE <key> [SAMPLES <count>]",
@@ -350,6 +366,10 @@ COMMANDS = [
                 summary="Show memory usage details"),
         Command("doctor", memory_doctor_command, 2, 0, group="server",
                 summary="Outputs memory problems report"),
+        Command("malloc-stats", memory_malloc_stats_command, 2, 0, group="server",
+                summary="Show allocator internal stats"),
+        Command("purge", memory_purge_command, 2, 0, group="server",
+                summary="Ask the allocator to release memory"),
         Command("help", memory_help_command, 2, _ANY, group="server",
                 summary="Show helpful text about the different subcommands"),
     ], "server", memory_help_command),

@@ -13,7 +13,7 @@ from itertools import islice
 
 from . import notify
 from .db import WRONGTYPE_ERR, signal_modified_key
-from .resp import string2ll
+from .resp import string2ll, LLONG_MIN
 from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 NOT_INTEGER = "value is not an integer or out of range"
@@ -375,7 +375,9 @@ def list_positions(lst, element, rank, count, maxlen):
     than maxlen items (0: all)."""
     n = len(lst)
     reverse = rank < 0
-    skip = abs(rank) - 1
+    # Redis negates a negative rank in C: LLONG_MIN stays negative, and
+    # every match then counts (no skip).
+    skip = 0 if rank == LLONG_MIN else abs(rank) - 1
     items = reversed(lst) if reverse else lst
     out = []
     for i, item in enumerate(items):

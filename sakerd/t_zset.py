@@ -197,14 +197,40 @@ class ZSet:
         last = (sl.bisect_left((hi, b"")) if hi_ex else sl.bisect_right((hi, ABOVE))) - 1
         return first, last
 
-    def lex_range(self, rng):
-        """[first, last] indexes of a lex range, members bisected at the
-        first member's score (BYLEX expects one score for all)."""
-        lo, lo_ex, hi, hi_ex = rng
+    def lex_range(self, rng, reverse=False):
+        """[first, last] indexes of a lex range (last < first: empty).
+
+        BYLEX expects every member to have the same score; then the range
+        is found by bisecting. Otherwise members are not in byte order and
+        the range is what Redis's listpack walk finds: from the head (the
+        tail when reverse) to the first member inside the range, then on
+        while members stay inside it.
+        """
         sl = self.sl
         if not sl:
             return 0, -1
-        score = sl[0][0]
+        if sl[0][0] == sl[-1][0]:
+            return self._lex_bisect(rng, sl[0][0])
+        lo, lo_ex, hi, hi_ex = rng
+        members = [m for _, m in sl]
+        n = len(members)
+        if not lex_range_may_match(rng, members[0], members[-1]):
+            return 0, -1
+        if not reverse:
+            first = next((i for i in range(n) if lex_gte_min(members[i], lo, lo_ex)), n)
+            last = first - 1
+            while last + 1 < n and lex_lte_max(members[last + 1], hi, hi_ex):
+                last += 1
+            return first, last
+        last = next((i for i in range(n - 1, -1, -1) if lex_lte_max(members[i], hi, hi_ex)), -1)
+        first = last + 1
+        while first > 0 and lex_gte_min(members[first - 1], lo, lo_ex):
+            first -= 1
+        return first, last
+
+    def _lex_bisect(self, rng, score):
+        lo, lo_ex, hi, hi_ex = rng
+        sl = self.sl
         if lo is LEX_MIN:
             first = 0
         elif lo is LEX_MAX:
@@ -266,6 +292,44 @@ def parse_range(lo, hi):
 
 LEX_MIN = object()
 LEX_MAX = object()
+
+
+def lex_gte_min(m, lo, ex):
+    """zslLexValueGteMin()."""
+    if lo is LEX_MIN:
+        return True
+    if lo is LEX_MAX:
+        return False
+    return m > lo if ex else m >= lo
+
+
+def lex_lte_max(m, hi, ex):
+    if hi is LEX_MAX:
+        return True
+    if hi is LEX_MIN:
+        return False
+    return m < hi if ex else m <= hi
+
+
+def lex_cmp(a, b):
+    """sdscmplex(): bytes order with LEX_MIN / LEX_MAX at the ends."""
+    if a is b:
+        return 0
+    if a is LEX_MIN or b is LEX_MAX:
+        return -1
+    if a is LEX_MAX or b is LEX_MIN:
+        return 1
+    return (a > b) - (a < b)
+
+
+def lex_range_may_match(rng, head, tail):
+    """zzlIsInLexRange(): False when the range is empty, lies above the
+    last member or below the first."""
+    lo, lo_ex, hi, hi_ex = rng
+    cmp = lex_cmp(lo, hi)
+    if cmp > 0 or (cmp == 0 and (lo_ex or hi_ex)):
+        return False
+    return lex_gte_min(tail, lo, lo_ex) and lex_lte_max(head, hi, hi_ex)
 
 
 def parse_lex_item(arg):
@@ -707,7 +771,8 @@ def zrange_generic(c, argc_start, store, rangetype=None, reverse=None):
     elif rangetype == "rank":
         pairs = range_by_rank(zs, start, end, reverse)
     else:
-        first, last = zs.score_range(rng) if rangetype == "score" else zs.lex_range(rng)
+        first, last = zs.score_range(rng) if rangetype == "score" else \
+            zs.lex_range(rng, reverse)
         pairs = range_limited(zs, first, last, offset, limit, reverse)
     if store:
         zrangestore_finish(c, argv[1], pairs)
