@@ -5,11 +5,11 @@ that many), flags, key positions, group. Each module keeps its commands
 next to their handlers; adding a command touches that list only.
 """
 
-from . import (acl, cmd_server, db_commands, multi, procs, pubsub, scripting, t_hash, t_list,
-               t_string, tasks)
+from . import (acl, cmd_server, db_commands, latency, multi, object, procs, pubsub, scripting,
+               sort, t_hash, t_list, t_set, t_string, t_zset, tasks)
 
-MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, multi, pubsub, procs, scripting,
-           tasks)
+MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, t_set, t_zset, sort, object,
+           latency, multi, pubsub, procs, scripting, tasks)
 
 
 def populate(server):

@@ -130,10 +130,13 @@ def format_obuf_limits(limits):
 
 
 class Directive:
-    __slots__ = ("name", "attr", "parse", "default", "mutable", "multi", "fmt", "sensitive")
+    __slots__ = ("name", "attr", "parse", "default", "mutable", "multi", "fmt", "sensitive",
+                 "alias")
 
-    def __init__(self, name, parse, default, mutable=True, multi=False, fmt=None, sensitive=False):
+    def __init__(self, name, parse, default, mutable=True, multi=False, fmt=None, sensitive=False,
+                 alias=None):
         self.name = name
+        self.alias = alias       # Redis's older name, answered by CONFIG GET too
         self.attr = name.replace("-", "_")
         self.parse = parse
         self.default = default
@@ -179,6 +182,17 @@ def _keyspace_events(s):
 def _fmt_keyspace_events(v):
     from .notify import keyspace_events_flags_to_string
     return keyspace_events_flags_to_string(v)
+def _no_save(args):
+    """save: only "" (no snapshots) is accepted; sakerd has no persistence."""
+    if args in ([], [""]):
+        return ""
+    raise ValueError("sakerd has no persistence: only save \"\" is accepted")
+
+
+def _no_appendonly(s):
+    if _bool(s):
+        raise ValueError("sakerd has no persistence: only appendonly no is accepted")
+    return False
 
 
 def _obuf_default():
@@ -233,6 +247,22 @@ DIRECTIVES = [
     Directive("auth-timeout", _int_range(0, 2 ** 31 - 1), 10),
     # Kept as NOTIFY_* bits; server.notify_keyspace_events mirrors it (notify.py).
     Directive("notify-keyspace-events", _keyspace_events, 0, fmt=_fmt_keyspace_events),
+    # Encoding thresholds: sakerd keeps one Python structure per type, but
+    # OBJECT ENCODING answers what Redis 7.0 would under these (object.py).
+    Directive("hash-max-listpack-entries", _int_range(0, 2 ** 63 - 1), 512,
+              alias="hash-max-ziplist-entries"),
+    Directive("hash-max-listpack-value", parse_memory, 64, alias="hash-max-ziplist-value"),
+    Directive("set-max-intset-entries", _int_range(0, 2 ** 63 - 1), 512),
+    Directive("zset-max-listpack-entries", _int_range(0, 2 ** 63 - 1), 128,
+              alias="zset-max-ziplist-entries"),
+    Directive("zset-max-listpack-value", parse_memory, 64, alias="zset-max-ziplist-value"),
+    Directive("list-max-listpack-size", _int_range(-2 ** 31, 2 ** 31 - 1), -2,
+              alias="list-max-ziplist-size"),
+    Directive("latency-monitor-threshold", _int_range(0, 2 ** 63 - 1), 0),
+    # Accepted only with the values meaning "no persistence" (test harnesses
+    # and tools set them); anything else is refused with a clear error.
+    Directive("save", _no_save, "", multi=True),
+    Directive("appendonly", _no_appendonly, False),
 ]
 
 # CONFIG SET may change these only with `enable-protected-configs yes` (or
@@ -244,6 +274,7 @@ PROTECTED = {"logfile", "pidfile", "unixsocket", "aclfile", "scripts-dir", "lua-
              "functions-file", "lua-env-allow"}
 
 BY_NAME = {d.name: d for d in DIRECTIVES}
+BY_NAME.update({d.alias: d for d in DIRECTIVES if d.alias})
 
 
 class Config:
@@ -398,36 +429,26 @@ def load_server_config(path, overrides):
 
 # ---- CONFIG GET / SET / REWRITE ------------------------------------------
 
-# Read-only answers for tools that ask a Redis server about persistence
-# (redis-benchmark warns "Could not fetch server CONFIG" without them).
-# sakerd has no persistence; these are not directives.
-COMPAT_GET = (("save", ""), ("appendonly", "no"))
-
-
 def config_get(config, patterns):
     """[(name, value)] for every directive matching any glob pattern."""
     out = []
     seen = set()
     for pat in patterns:
-        for name, value in COMPAT_GET:
-            if name not in seen and fnmatch.fnmatchcase(name, pat.lower()) and "*" not in pat:
-                seen.add(name)
-                out.append((name, value))
-    for pat in patterns:
         # As Redis's CONFIG GET: a glob matches with stringmatch() rules,
         # case-insensitively; a plain name is answered as the client spelt it.
         glob = any(ch in pat for ch in "[*?")
         for d in DIRECTIVES:
-            if d.name in seen:
-                continue
-            if glob:
-                if not string_match(pat.encode(), d.name.encode(), nocase=True):
+            for name in (d.name, d.alias) if d.alias else (d.name,):
+                if name in seen:
                     continue
-            elif pat.lower() != d.name:
-                continue
-            seen.add(d.name)
-            v = getattr(config, d.attr)
-            out.append((d.name if glob else pat, d.format(v)))
+                if glob:
+                    if not string_match(pat.encode(), name.encode(), nocase=True):
+                        continue
+                elif pat.lower() != name:
+                    continue
+                seen.add(name)
+                v = getattr(config, d.attr)
+                out.append((name if glob else pat, d.format(v)))
     return out
 
 

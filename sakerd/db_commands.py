@@ -9,11 +9,13 @@ deletes the key at once and answers 1, as Redis does on a master.
 """
 
 import re
+from collections import deque
 
-from .db import TYPE_NAMES, mstime, signal_modified_key
+from . import notify
+from .db import SCAN_POS_BITS, TYPE_NAMES, mstime, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
-from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .util import string_match
 
 NOT_INTEGER = "value is not an integer or out of range"
@@ -121,6 +123,91 @@ def scan_command(c):
     cursor = b"%d" % cursor
     c.add_reply(b"*2\r\n$%d\r\n%s\r\n" % (len(cursor), cursor))
     c.add_reply_bulks(keys)
+
+
+# ---- SSCAN / HSCAN / ZSCAN ---------------------------------------------------------
+
+# Walks of large collections, as db.scan_keys walks the keyspace: the first
+# call snapshots the members, later calls walk the snapshot, skipping the
+# members removed meanwhile. A cursor is (walk id << 32) | position.
+COLLECTION_SCANS = {}
+COLLECTION_SCANS_MAX = 16
+_next_collection_scan = [1]
+
+
+def parse_collection_scan_options(c):
+    """scanGenericCommand()'s COUNT and MATCH: (count, pattern) or None."""
+    argv = c.argv
+    count = 10
+    pattern = None
+    i = 3
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt == b"count" and len(argv) - i >= 2:
+            count = string2ll(argv[i + 1])
+            if count is None:
+                c.add_reply_error(NOT_INTEGER)
+                return None
+            if count < 1:
+                c.add_reply_error(SYNTAX_ERR)
+                return None
+        elif opt == b"match" and len(argv) - i >= 2:
+            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return None
+        i += 2
+    return count, pattern
+
+
+def scan_generic_command(c, o, cursor, small, members, value_of):
+    """SSCAN/HSCAN/ZSCAN over o, after its key was found.
+
+    small: Redis keeps o in a compact encoding (intset, listpack), which it
+    returns whole in one call with cursor 0. members() lists the members in
+    Redis's order; value_of(member) gives the bytes that follow each member
+    (field value, score), or value_of is None for sets.
+    """
+    options = parse_collection_scan_options(c)
+    if options is None:
+        return
+    count, pattern = options
+    if small:
+        found = members()
+        cursor = 0
+    else:
+        cursor, found = _collection_scan_step(o, cursor, count, members)
+    if pattern is not None:
+        found = [m for m in found if string_match(pattern, m)]
+    if value_of is not None:
+        found = [x for m in found for x in (m, value_of(m))]
+    cursor = b"%d" % cursor
+    c.add_reply(b"*2\r\n$%d\r\n%s\r\n" % (len(cursor), cursor))
+    c.add_reply_bulks(found)
+
+
+def _collection_scan_step(o, cursor, count, members):
+    scan_id = cursor >> SCAN_POS_BITS
+    pos = cursor & ((1 << SCAN_POS_BITS) - 1)
+    entry = COLLECTION_SCANS.get(scan_id) if cursor else None
+    if entry is None or entry[0] is not o:
+        scan_id = _next_collection_scan[0]
+        _next_collection_scan[0] = scan_id % (1 << 31) + 1
+        while len(COLLECTION_SCANS) >= COLLECTION_SCANS_MAX:
+            del COLLECTION_SCANS[next(iter(COLLECTION_SCANS))]
+        entry = COLLECTION_SCANS[scan_id] = (o, members())
+    snapshot = entry[1]
+    found = []
+    end = len(snapshot)
+    while pos < end and len(found) < count:
+        m = snapshot[pos]
+        pos += 1
+        if m in o:
+            found.append(m)
+    if pos >= end:
+        del COLLECTION_SCANS[scan_id]
+        return 0, found
+    return (scan_id << SCAN_POS_BITS) | pos, found
 
 
 # ---- RENAME ---------------------------------------------------------------------
@@ -285,6 +372,172 @@ def persist_command(c):
         c.add_reply(b":0\r\n")
 
 
+# ---- COPY / MOVE / SWAPDB / RANDOMKEY / TOUCH / EXPIRETIME ---------------------------------
+
+SAME_OBJECT_ERR = "source and destination objects are the same"
+DB_RANGE_ERR = "DB index is out of range"
+INT_MAX = (1 << 31) - 1
+
+
+def dup_value(v):
+    """A deep enough copy for COPY: strings are immutable, containers are not."""
+    cls = v.__class__
+    if cls is bytes:
+        return v
+    if cls is deque:
+        return deque(v)
+    if cls is dict:
+        return dict(v)
+    return v.copy()     # t_set.Set, t_zset.ZSet
+
+
+def parse_db_index_or_reply(c, arg, msg=None):
+    """getIntFromObjectOrReply() then selectDb(): the Db, or None after an error."""
+    n = string2ll(arg)
+    if n is None or not -INT_MAX - 1 <= n <= INT_MAX:
+        c.add_reply_error(msg or (NOT_INTEGER if n is None else
+                                  "value is out of range, value must between %d and %d" %
+                                  (-INT_MAX - 1, INT_MAX)))
+        return None
+    if not 0 <= n < len(server.db):
+        c.add_reply_error(DB_RANGE_ERR)
+        return None
+    return server.db[n]
+
+
+def copy_command(c):
+    argv = c.argv
+    src = dst = c.db
+    replace = False
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and j + 1 < len(argv):
+            dst = parse_db_index_or_reply(c, argv[j + 1])
+            if dst is None:
+                return
+            j += 1
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return
+        j += 1
+    key, newkey = argv[1], argv[2]
+    if src is dst and key == newkey:
+        c.add_reply_error(SAME_OBJECT_ERR)
+        return
+    v = src.lookup_read(key)
+    if v is None:
+        c.add_reply(b":0\r\n")
+        return
+    when = src.get_expire(key)
+    if dst.lookup_write(newkey) is not None:
+        if not replace:
+            c.add_reply(b":0\r\n")
+            return
+        dst.delete(newkey)
+    dst.add(newkey, dup_value(v))
+    if when != -1:
+        dst.set_expire(newkey, when)
+    signal_modified_key(c, dst, newkey)
+    notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"copy_to", newkey, dst.id)
+    c.add_reply(b":1\r\n")
+
+
+def move_command(c):
+    src = c.db
+    dst = parse_db_index_or_reply(c, c.argv[2])
+    if dst is None:
+        return
+    if src is dst:
+        c.add_reply_error(SAME_OBJECT_ERR)
+        return
+    key = c.argv[1]
+    v = src.lookup_write(key)
+    if v is None:
+        c.add_reply(b":0\r\n")
+        return
+    when = src.get_expire(key)
+    if dst.lookup_write(key) is not None:
+        c.add_reply(b":0\r\n")
+        return
+    dst.add(key, v)
+    if when != -1:
+        dst.set_expire(key, when)
+    src.delete(key)
+    signal_modified_key(c, src, key)
+    signal_modified_key(c, dst, key)
+    notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"move_from", key, src.id)
+    notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"move_to", key, dst.id)
+    c.add_reply(b":1\r\n")
+
+
+def swapdb_command(c):
+    """Swap two databases' contents; clients stay on their db numbers.
+
+    Redis also touches the keys WATCHed in both (multi.py) and wakes the
+    clients blocked on keys that now exist (blocked.py): those hooks are
+    theirs to add here.
+    """
+    a = parse_db_index_or_reply_msg(c, c.argv[1], "invalid first DB index")
+    if a is False:
+        return
+    b = parse_db_index_or_reply_msg(c, c.argv[2], "invalid second DB index")
+    if b is False:
+        return
+    if a is None or b is None:
+        c.add_reply_error(DB_RANGE_ERR)
+        return
+    if a is not b:
+        for field in ("dict", "expires", "avg_ttl", "scans"):
+            va, vb = getattr(a, field), getattr(b, field)
+            setattr(a, field, vb)
+            setattr(b, field, va)
+    c.add_reply(b"+OK\r\n")
+
+
+def parse_db_index_or_reply_msg(c, arg, msg):
+    """SWAPDB's index: the Db, None when out of range, False after an error."""
+    n = string2ll(arg)
+    if n is None or not -INT_MAX - 1 <= n <= INT_MAX:
+        c.add_reply_error(msg)
+        return False
+    return server.db[n] if 0 <= n < len(server.db) else None
+
+
+def randomkey_command(c):
+    c.add_reply_bulk_or_null(c.db.random_key())
+
+
+def touch_command(c):
+    lookup_read = c.db.lookup_read
+    c.add_reply_long_long(sum(1 for key in c.argv[1:] if lookup_read(key) is not None))
+
+
+def expiretime_generic(c, in_ms):
+    """EXPIRETIME/PEXPIRETIME: the absolute unix time, -1 without, -2 no key."""
+    db = c.db
+    key = c.argv[1]
+    if db.lookup(key) is None:
+        c.add_reply(b":-2\r\n")
+        return
+    when = db.get_expire(key)
+    if when == -1:
+        c.add_reply(b":-1\r\n")
+        return
+    when = max(0, when)
+    c.add_reply_long_long(when if in_ms else (when + 500) // 1000)
+
+
+def expiretime_command(c):
+    expiretime_generic(c, False)
+
+
+def pexpiretime_command(c):
+    expiretime_generic(c, True)
+
+
 _W = CMD_WRITE
 _R = CMD_READONLY
 _F = CMD_FAST
@@ -322,4 +575,19 @@ COMMANDS = [
             summary="Get the time to live for a key in milliseconds"),
     Command("persist", persist_command, 2, _W | _F, 1, 1, 1, group=_G,
             summary="Remove the expiration from a key"),
+    Command("copy", copy_command, -3, _W, 1, 2, 1, group=_G,
+            summary="Copy a key"),
+    Command("move", move_command, 3, _W | _F, 1, 1, 1, group=_G,
+            summary="Move a key to another database"),
+    Command("swapdb", swapdb_command, 3, _W | _F, group=_G, acl="dangerous",
+            summary="Swaps two Redis databases"),
+    Command("randomkey", randomkey_command, 1, _R, group=_G,
+            summary="Return a random key from the keyspace"),
+    Command("touch", touch_command, -2, _R | _F, 1, -1, 1, group=_G,
+            summary="Alters the last access time of a key(s). Returns the number of existing "
+                    "keys specified."),
+    Command("expiretime", expiretime_command, 2, _R | _F, 1, 1, 1, group=_G,
+            summary="Get the expiration Unix timestamp for a key"),
+    Command("pexpiretime", pexpiretime_command, 2, _R | _F, 1, 1, 1, group=_G,
+            summary="Get the expiration Unix timestamp for a key in milliseconds"),
 ]

@@ -122,7 +122,8 @@ class Server:
         self.accept_error_logged_at = 0.0
         self.accepting_paused_until = 0.0
         self.obuf_check_threshold = 1 << 62
-        self.slowlog_threshold_ns = 1 << 62
+        self.slowlog_threshold_ns = 1 << 62   # the smaller of slowlog_ns and latency's
+        self.slowlog_ns = 1 << 62
         self.pidfile = None
         self.pubsub_channels = {}   # channel -> {client: None}
         self.pubsub_patterns = {}   # pattern -> {client: None}
@@ -351,11 +352,12 @@ class Server:
             self._slowlog(c, cmd, ns)
 
     def _slowlog(self, c, cmd, ns):
+        """cmd ran at least the hot threshold: the slowlog and the latency
+        monitor (latency.py). A blocked command goes to the slowlog when it
+        is answered, as Redis does."""
         from .networking import CLIENT_BLOCKED
-        # A blocked command is logged when it is answered, as Redis does.
-        if not cmd.flags & CMD_SKIP_SLOWLOG and not c.flags & CLIENT_BLOCKED:
-            from .cmd_server import slowlog_push
-            slowlog_push(c, c.argv, ns // 1000)
+        from .latency import slow_command
+        slow_command(c, cmd, ns, not cmd.flags & CMD_SKIP_SLOWLOG and not c.flags & CLIENT_BLOCKED)
 
     def reject_command(self, c, cmd, msg):
         """rejectCommand(): refuse cmd with msg; in MULTI, doom the transaction
@@ -539,7 +541,8 @@ def update_hot_thresholds():
     limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
     slower = cfg.slowlog_log_slower_than
-    server.slowlog_threshold_ns = slower * 1000 if slower >= 0 else 1 << 62
+    from .latency import hot_threshold_ns
+    server.slowlog_threshold_ns = hot_threshold_ns(slower * 1000 if slower >= 0 else 1 << 62)
     server.notify_keyspace_events = cfg.notify_keyspace_events
 
 

@@ -7,6 +7,7 @@ place). A hash left with no fields is deleted, as in Redis: no empty hash
 ever exists in the keyspace.
 """
 
+import random
 from fractions import Fraction
 
 from .db import WRONGTYPE_ERR, signal_modified_key
@@ -226,6 +227,78 @@ def hincrbyfloat_command(c):
     hash_modified(c, b"hincrbyfloat")
 
 
+# ---- HRANDFIELD / HSCAN -----------------------------------------------------------------
+
+LONG_MAX = LLONG_MAX
+
+
+def hrandfield_command(c):
+    argv = c.argv
+    if len(argv) >= 3:
+        count = string2ll(argv[2])
+        if count is None:
+            c.add_reply_error(NOT_INTEGER)
+            return
+        if count < -LONG_MAX:
+            c.add_reply_error("value is out of range, value must between %d and %d" %
+                              (-LONG_MAX, LONG_MAX))
+            return
+        if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
+            c.add_reply_error("syntax error")
+            return
+        withvalues = len(argv) == 4
+        if withvalues and (count < -LONG_MAX // 2 or count > LONG_MAX // 2):
+            c.add_reply_error("value is out of range")
+            return
+        hrandfield_with_count(c, count, withvalues)
+        return
+    h, ok = lookup_hash_read(c, argv[1])
+    if not ok:
+        return
+    c.add_reply_bulk_or_null(None if h is None else random.choice(tuple(h)))
+
+
+def hrandfield_with_count(c, count, withvalues):
+    h, ok = lookup_hash_read(c, c.argv[1])
+    if not ok:
+        return
+    if h is None or count == 0:
+        c.add_reply(b"*0\r\n")
+        return
+    fields = tuple(h)
+    if count < 0:
+        picked = random.choices(fields, k=-count)
+    elif count >= len(fields):
+        picked = fields
+    else:
+        picked = random.sample(fields, count)
+    if not withvalues:
+        c.add_reply(b"*%d\r\n" % len(picked) + _bulks(picked))
+    elif c.resp == 2:
+        c.add_reply(b"*%d\r\n" % (2 * len(picked)) +
+                    b"".join(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(f), f, len(h[f]), h[f])
+                             for f in picked))
+    else:
+        c.add_reply(b"*%d\r\n" % len(picked) +
+                    b"".join(b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(f), f, len(h[f]), h[f])
+                             for f in picked))
+
+
+def hscan_command(c):
+    from .db_commands import parse_scan_cursor_or_reply, scan_generic_command
+    from .object import hash_encoding
+    cursor = parse_scan_cursor_or_reply(c, c.argv[2])
+    if cursor is None:
+        return
+    h, ok = lookup_hash_read(c, c.argv[1])
+    if not ok:
+        return
+    if h is None:
+        c.add_reply(b"*2\r\n$1\r\n0\r\n*0\r\n")
+        return
+    scan_generic_command(c, h, cursor, hash_encoding(h) == "listpack", lambda: list(h), h.get)
+
+
 _W = CMD_WRITE
 _R = CMD_READONLY
 _F = CMD_FAST
@@ -260,4 +333,8 @@ COMMANDS = [
             summary="Increment the integer value of a hash field by the given number"),
     Command("hincrbyfloat", hincrbyfloat_command, 4, _W | _F, 1, 1, 1, group=_G,
             summary="Increment the float value of a hash field by the given amount"),
+    Command("hrandfield", hrandfield_command, -2, _R, 1, 1, 1, group=_G,
+            summary="Get one or multiple random fields from a hash"),
+    Command("hscan", hscan_command, -3, _R, 1, 1, 1, group=_G,
+            summary="Incrementally iterate hash fields and associated values"),
 ]

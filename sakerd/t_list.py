@@ -17,12 +17,12 @@ replies and events of Redis's serveClientBlockedOnList.
 from collections import deque
 from itertools import islice
 
-from . import blocked
+from . import blocked, notify
 from .blocked import BLOCKED_LIST, block_for_keys, get_timeout_or_reply
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .networking import CLIENT_DENY_BLOCKING
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_LIST
-from .resp import string2ll
+from .resp import string2ll, LLONG_MIN
 from .server import server, Command, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY, CMD_WRITE
 
 NOT_INTEGER = "value is not an integer or out of range"
@@ -497,6 +497,183 @@ def blmpop_command(c):
     lmpop_generic(c, 2, True)
 
 
+# ---- LSET / LREM / LINSERT / LPOS -------------------------------------------------------
+
+def lookup_list_write(c, key):
+    """(list or None, ok) for a write: ok is False when WRONGTYPE was replied."""
+    lst = c.db.lookup_write(key)
+    if lst is not None and lst.__class__ is not deque:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return None, False
+    return lst, True
+
+
+def lset_command(c):
+    db = c.db
+    key = c.argv[1]
+    lst, ok = lookup_list_write(c, key)
+    if not ok:
+        return
+    if lst is None:
+        c.add_reply_error("no such key")
+        return
+    index = string2ll(c.argv[2])
+    if index is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    if index < 0:
+        index += len(lst)
+    if not 0 <= index < len(lst):
+        c.add_reply_error("index out of range")
+        return
+    lst[index] = c.argv[3]
+    c.add_reply(b"+OK\r\n")
+    signal_modified_key(c, db, key)
+    notify.notify_keyspace_event(notify.NOTIFY_LIST, b"lset", key, db.id)
+
+
+def lrem_command(c):
+    """LREM key count element: count > 0 from the head, < 0 from the tail, 0 all."""
+    toremove = string2ll(c.argv[2])
+    if toremove is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    db = c.db
+    key = c.argv[1]
+    lst, ok = lookup_list_write(c, key)
+    if not ok:
+        return
+    if lst is None:
+        c.add_reply(b":0\r\n")
+        return
+    element = c.argv[3]
+    limit = abs(toremove)
+    removed = 0
+    kept = []
+    items = reversed(lst) if toremove < 0 else lst
+    for item in items:
+        if item == element and (not limit or removed < limit):
+            removed += 1
+        else:
+            kept.append(item)
+    if removed:
+        if toremove < 0:
+            kept.reverse()
+        lst.clear()
+        lst.extend(kept)
+        signal_modified_key(c, db, key)
+        notify.notify_keyspace_event(notify.NOTIFY_LIST, b"lrem", key, db.id)
+    if not lst:
+        db.delete(key)
+        notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"del", key, db.id)
+    c.add_reply(b":%d\r\n" % removed)
+
+
+def linsert_command(c):
+    argv = c.argv
+    where = argv[2].lower()
+    if where not in (b"before", b"after"):
+        c.add_reply_error(SYNTAX_ERR)
+        return
+    db = c.db
+    key = argv[1]
+    lst, ok = lookup_list_write(c, key)
+    if not ok:
+        return
+    if lst is None:
+        c.add_reply(b":0\r\n")
+        return
+    try:
+        index = lst.index(argv[3])
+    except ValueError:
+        c.add_reply(b":-1\r\n")
+        return
+    lst.insert(index if where == b"before" else index + 1, argv[4])
+    signal_modified_key(c, db, key)
+    notify.notify_keyspace_event(notify.NOTIFY_LIST, b"linsert", key, db.id)
+    c.add_reply(b":%d\r\n" % len(lst))
+
+
+def parse_positive_or_reply(c, arg, msg):
+    """getPositiveLongFromObjectOrReply() with a message for both failures."""
+    v = string2ll(arg)
+    if v is None or v < 0:
+        c.add_reply_error(msg)
+        return None
+    return v
+
+
+def lpos_command(c):
+    argv = c.argv
+    rank, count, maxlen = 1, -1, 0
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if j + 1 >= len(argv) or opt not in (b"rank", b"count", b"maxlen"):
+            c.add_reply_error(SYNTAX_ERR)
+            return
+        j += 1
+        if opt == b"rank":
+            rank = string2ll(argv[j])
+            if rank is None:
+                c.add_reply_error(NOT_INTEGER)
+                return
+            if rank == 0:
+                c.add_reply_error("RANK can't be zero: use 1 to start from the first match, 2 "
+                                  "from the second ... or use negative to start from the end "
+                                  "of the list")
+                return
+        elif opt == b"count":
+            count = parse_positive_or_reply(c, argv[j], "COUNT can't be negative")
+            if count is None:
+                return
+        else:
+            maxlen = parse_positive_or_reply(c, argv[j], "MAXLEN can't be negative")
+            if maxlen is None:
+                return
+        j += 1
+    lst, ok = lookup_list_read(c, argv[1])
+    if not ok:
+        return
+    if lst is None:
+        if count != -1:
+            c.add_reply(EMPTY_ARRAY)
+        else:
+            c.add_reply_null()
+        return
+    matches = list_positions(lst, argv[2], rank, count if count != -1 else 1, maxlen)
+    if count != -1:
+        c.add_reply(b"*%d\r\n" % len(matches) + b"".join(b":%d\r\n" % m for m in matches))
+    elif matches:
+        c.add_reply(b":%d\r\n" % matches[0])
+    else:
+        c.add_reply_null()
+
+
+def list_positions(lst, element, rank, count, maxlen):
+    """The indexes of element from the |rank|-th match on (from the tail
+    when rank < 0), at most count of them (0: all), looking at no more
+    than maxlen items (0: all)."""
+    n = len(lst)
+    reverse = rank < 0
+    # Redis negates a negative rank in C: LLONG_MIN stays negative, and
+    # every match then counts (no skip).
+    skip = 0 if rank == LLONG_MIN else abs(rank) - 1
+    items = reversed(lst) if reverse else lst
+    out = []
+    for i, item in enumerate(items):
+        if maxlen and i >= maxlen:
+            break
+        if item == element:
+            if skip:
+                skip -= 1
+                continue
+            out.append(n - 1 - i if reverse else i)
+            if count and len(out) >= count:
+                break
+    return out
+
+
 _W = CMD_WRITE
 _R = CMD_READONLY
 _F = CMD_FAST
@@ -546,4 +723,12 @@ COMMANDS = [
                     "or block until one is available"),
     Command("blmpop", blmpop_command, -5, _W | _B, 0, 0, 0, group=_G,
             summary="Pop elements from a list, or block until one is available"),
+    Command("lset", lset_command, 4, _W, 1, 1, 1, group=_G,
+            summary="Set the value of an element in a list by its index"),
+    Command("lrem", lrem_command, 4, _W, 1, 1, 1, group=_G,
+            summary="Remove elements from a list"),
+    Command("linsert", linsert_command, 5, _W, 1, 1, 1, group=_G,
+            summary="Insert an element before or after another element in a list"),
+    Command("lpos", lpos_command, -3, _R, 1, 1, 1, group=_G,
+            summary="Return the index of matching elements on a list"),
 ]

@@ -25,6 +25,7 @@ space, trailing garbage, NaN, overflow, underflow to zero.
 import re
 from fractions import Fraction
 
+from . import notify
 from .db import WRONGTYPE_ERR, mstime, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
@@ -530,6 +531,255 @@ def strlen_command(c):
         c.add_reply_long_long(len(v))
 
 
+# ---- GETEX / GETRANGE / SETRANGE / LCS ------------------------------------------------------
+
+SET_PERSIST = 1 << 8
+
+
+def parse_getex_options(c):
+    """parseExtendedStringArgumentsOrReply() for GETEX: (flags, expire) or None."""
+    argv = c.argv
+    flags = 0
+    expire = None
+    j = 2
+    while j < len(argv):
+        opt = argv[j].upper()
+        has_next = j + 1 < len(argv)
+        if opt == b"PERSIST" and not flags & _ANY_EXPIRE:
+            flags |= SET_PERSIST
+        elif opt in _EXPIRE_OPTIONS and has_next and \
+                not flags & (SET_PERSIST | _ANY_EXPIRE & ~_EXPIRE_OPTIONS[opt]):
+            flags |= _EXPIRE_OPTIONS[opt]
+            expire = argv[j + 1]
+            j += 1
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return None
+        j += 1
+    return flags, expire
+
+
+def getex_command(c):
+    parsed = parse_getex_options(c)
+    if parsed is None:
+        return
+    flags, expire = parsed
+    db = c.db
+    key = c.argv[1]
+    v = db.lookup_read(key)
+    if v is None:
+        c.add_reply_null()
+        return
+    if v.__class__ is not bytes:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    when = None
+    if expire is not None:
+        when = expire_to_ms_or_reply(c, expire, flags)
+        if when is None:
+            return
+    c.add_reply(b"$%d\r\n%s\r\n" % (len(v), v))
+    if flags & (SET_EXAT | SET_PXAT) and when <= mstime():
+        # An absolute time already past deletes the key (checkAlreadyExpired).
+        db.delete(key)
+        signal_modified_key(c, db, key)
+        notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"del", key, db.id)
+    elif when is not None:
+        db.set_expire(key, when)
+        signal_modified_key(c, db, key)
+        notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"expire", key, db.id)
+    elif flags & SET_PERSIST and db.remove_expire(key):
+        signal_modified_key(c, db, key)
+        notify.notify_keyspace_event(notify.NOTIFY_GENERIC, b"persist", key, db.id)
+
+
+def getrange_command(c):
+    start = string2ll(c.argv[2])
+    if start is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    end = string2ll(c.argv[3])
+    if end is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    v = c.db.lookup_read(c.argv[1])
+    if v is None:
+        c.add_reply(b"$0\r\n\r\n")
+        return
+    if v.__class__ is not bytes:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    n = len(v)
+    if start < 0 and end < 0 and start > end:
+        c.add_reply(b"$0\r\n\r\n")
+        return
+    if start < 0:
+        start = max(0, start + n)
+    if end < 0:
+        end = max(0, end + n)
+    end = min(end, n - 1)
+    if start > end or n == 0:
+        c.add_reply(b"$0\r\n\r\n")
+    else:
+        part = v[start:end + 1]
+        c.add_reply(b"$%d\r\n%s\r\n" % (len(part), part))
+
+
+def setrange_command(c):
+    argv = c.argv
+    offset = string2ll(argv[2])
+    if offset is None:
+        c.add_reply_error(NOT_INTEGER)
+        return
+    if offset < 0:
+        c.add_reply_error("offset is out of range")
+        return
+    db = c.db
+    key = argv[1]
+    value = argv[3]
+    v = db.lookup_write(key)
+    if v is None:
+        if not value:
+            c.add_reply(b":0\r\n")
+            return
+        if not check_string_length(c, offset, len(value)):
+            return
+        v = b""
+    elif v.__class__ is not bytes:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return
+    elif not value:
+        c.add_reply(b":%d\r\n" % len(v))
+        return
+    elif not check_string_length(c, offset, len(value)):
+        return
+    if len(v) < offset:
+        v += bytes(offset - len(v))
+    v = v[:offset] + value + v[offset + len(value):]
+    # Overwriting in place keeps the TTL (Redis edits the value object).
+    db.dict[key] = v
+    signal_modified_key(c, db, key)
+    notify.notify_keyspace_event(notify.NOTIFY_STRING, b"setrange", key, db.id)
+    c.add_reply(b":%d\r\n" % len(v))
+
+
+def lcs_table(a, b):
+    """The LCS length table, rows of array('I'): row i is LCS(a[:i], b[:j])."""
+    from array import array
+    rows = [array("I", bytes(4 * (len(b) + 1)))]
+    for i in range(1, len(a) + 1):
+        prev = rows[-1]
+        row = array("I", prev)
+        ai = a[i - 1]
+        left = 0
+        for j in range(1, len(b) + 1):
+            if ai == b[j - 1]:
+                left = prev[j - 1] + 1
+            elif prev[j] > left:
+                left = prev[j]
+            row[j] = left
+        rows.append(row)
+    return rows
+
+
+def lcs_command(c):
+    argv = c.argv
+    db = c.db
+    a = db.lookup_read(argv[1])
+    b = db.lookup_read(argv[2])
+    if (a is not None and a.__class__ is not bytes) or (b is not None and b.__class__ is not bytes):
+        c.add_reply_error("The specified keys must contain string values")
+        return
+    a = a or b""
+    b = b or b""
+    getlen = getidx = withmatchlen = False
+    minmatchlen = 0
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"idx":
+            getidx = True
+        elif opt == b"len":
+            getlen = True
+        elif opt == b"withmatchlen":
+            withmatchlen = True
+        elif opt == b"minmatchlen" and j + 1 < len(argv):
+            minmatchlen = string2ll(argv[j + 1])
+            if minmatchlen is None:
+                c.add_reply_error(NOT_INTEGER)
+                return
+            minmatchlen = max(0, minmatchlen)
+            j += 1
+        else:
+            c.add_reply_error(SYNTAX_ERR)
+            return
+        j += 1
+    if getlen and getidx:
+        c.add_reply_error("If you want both the length and indexes, please just use IDX.")
+        return
+    if (len(a) + 1) * (len(b) + 1) * 4 > server.config.proto_max_bulk_len:
+        c.add_reply_error("Insufficient memory, transient memory for LCS exceeds "
+                          "proto-max-bulk-len")
+        return
+    table = lcs_table(a, b)
+    total = table[len(a)][len(b)]
+    if getlen:
+        c.add_reply(b":%d\r\n" % total)
+        return
+    result, ranges = lcs_walk(a, b, table, total, minmatchlen)
+    if not getidx:
+        c.add_reply(b"$%d\r\n%s\r\n" % (len(result), result))
+        return
+    out = [b"*%d\r\n" % len(ranges)]
+    for (a0, a1), (b0, b1) in ranges:
+        out.append(b"*%d\r\n*2\r\n:%d\r\n:%d\r\n*2\r\n:%d\r\n:%d\r\n" %
+                   (2 + withmatchlen, a0, a1, b0, b1))
+        if withmatchlen:
+            out.append(b":%d\r\n" % (a1 - a0 + 1))
+    c.add_reply_map_len(2)
+    c.add_reply(b"$7\r\nmatches\r\n" + b"".join(out) + b"$3\r\nlen\r\n:%d\r\n" % total)
+
+
+def lcs_walk(a, b, table, total, minmatchlen):
+    """Walk the table back from the end as lcsCommand() does: the LCS
+    string and the matching ranges ((a start, a end), (b start, b end))."""
+    result = bytearray(total)
+    ranges = []
+    idx = total
+    i, j = len(a), len(b)
+    astart = len(a)     # len(a): no range open
+    aend = bstart = bend = 0
+    while i > 0 and j > 0:
+        emit = False
+        if a[i - 1] == b[j - 1]:
+            result[idx - 1] = a[i - 1]
+            if astart == len(a):
+                astart = aend = i - 1
+                bstart = bend = j - 1
+            elif astart == i and bstart == j:
+                astart -= 1
+                bstart -= 1
+            else:
+                emit = True
+            if astart == 0 or bstart == 0:
+                emit = True
+            idx -= 1
+            i -= 1
+            j -= 1
+        else:
+            if table[i - 1][j] > table[i][j - 1]:
+                i -= 1
+            else:
+                j -= 1
+            if astart != len(a):
+                emit = True
+        if emit:
+            if minmatchlen == 0 or aend - astart + 1 >= minmatchlen:
+                ranges.append(((astart, aend), (bstart, bend)))
+            astart = len(a)
+    return bytes(result), ranges
+
+
 _W = CMD_WRITE
 _R = CMD_READONLY
 _F = CMD_FAST
@@ -570,4 +820,14 @@ COMMANDS = [
             summary="Append a value to a key"),
     Command("strlen", strlen_command, 2, _R | _F, 1, 1, 1, group=_G,
             summary="Get the length of the value stored in a key"),
+    Command("getex", getex_command, -2, _W | _F, 1, 1, 1, group=_G,
+            summary="Get the value of a key and optionally set its expiration"),
+    Command("getrange", getrange_command, 4, _R, 1, 1, 1, group=_G,
+            summary="Get a substring of the string stored at a key"),
+    Command("substr", getrange_command, 4, _R, 1, 1, 1, group=_G,
+            summary="Get a substring of the string stored at a key"),
+    Command("setrange", setrange_command, 4, _W, 1, 1, 1, group=_G,
+            summary="Overwrite part of a string at key starting at the specified offset"),
+    Command("lcs", lcs_command, -3, _R, 1, 2, 1, group=_G,
+            summary="Find longest common substring"),
 ]
