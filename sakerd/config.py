@@ -212,6 +212,14 @@ DIRECTIVES = [
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
     Directive("lua-debug-checks", _bool, False),
+    # Streams (t_stream.py): Redis's node size limits, and the daemon's own
+    # history kept in streams of db 0 (empty key: off; maxlen 0: untrimmed).
+    Directive("stream-node-max-bytes", parse_memory, 4096),
+    Directive("stream-node-max-entries", _int_range(0, 2 ** 63 - 1), 100),
+    Directive("log-stream", _string, "saker:log"),
+    Directive("log-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
+    Directive("event-stream", _string, "saker:events"),
+    Directive("event-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
 ]
 
 BY_NAME = {d.name: d for d in DIRECTIVES}
