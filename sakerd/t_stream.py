@@ -5,8 +5,10 @@ The layout. A stream is a list of nodes, each holding up to
 listpacks; `keys` is the parallel list of the nodes' first ("master") IDs.
 An ID is one Python int, ms << 64 | seq: IDs compare, increment (the
 successor of 5-18446744073709551615 is 6-0) and bisect as plain integers.
-A node keeps its live IDs in one list and their field/value tuples in a
-parallel one. So:
+A node keeps its live IDs in one list and, in a parallel one, each entry's
+reply bytes, built once at XADD (an entry never changes; every read sends
+those bytes; the fields are not kept apart: only the node's first field
+names are, for the byte count below). So:
 - an append is two list appends on the tail node (a new node every 100);
 - a range read bisects `keys` for the first node, then the node's IDs, and
   walks forward or back: O(log n + returned);
@@ -45,14 +47,16 @@ blocked-client mechanism calls when a key it waits on gets new entries
 (`block_hook`), a read that would block answers as a timeout.
 """
 
-import re
+import time
 from bisect import bisect_left, bisect_right, insort
 
 from . import notify
 from .db import WRONGTYPE_ERR, TYPE_NAMES, mstime, signal_modified_key
-from .resp import string2ll
+from .resp import encode_bulk_array, string2ll
 from .server import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_LOADING, CMD_READONLY,
                      CMD_STALE, CMD_WRITE)
+
+_time = time.time
 
 U64 = (1 << 64) - 1
 ID_MAX = (1 << 128) - 1
@@ -78,13 +82,6 @@ def id_bytes(i):
 def _id_bulk(i):
     s = b"%d-%d" % (i >> 64, i & U64)
     return b"$%d\r\n%s\r\n" % (len(s), s)
-
-
-def _entry_reply(i, items):
-    """One entry as XRANGE shows it: [id, [field, value, ...]]."""
-    s = b"%d-%d" % (i >> 64, i & U64)
-    return b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(s), s, len(items)) + \
-        b"".join([b"$%d\r\n%s\r\n" % (len(x), x) for x in items])
 
 
 # ---- listpack sizes (listpack.c), to start nodes where Redis does --------------------
@@ -116,17 +113,22 @@ def _backlen(n):
 
 
 def _lp_int(v):
-    """Bytes of an integer element with its back-length."""
-    e = _int_enc_len(v)
-    return e + 1    # e <= 9: the back-length is one byte
+    """Bytes of an integer element with its back-length (always one byte)."""
+    if 0 <= v <= 127:
+        return 2
+    return _int_enc_len(v) + 1
+
+
+_INT_START = frozenset(b"-0123456789")
 
 
 def _lp_str(s):
     """Bytes of a string element: as an integer when it parses as one."""
-    v = string2ll(s) if len(s) < 21 else None
-    if v is not None:
-        return _int_enc_len(v) + 1
     n = len(s)
+    if n and n < 21 and s[0] in _INT_START:
+        v = string2ll(s)
+        if v is not None:
+            return _int_enc_len(v) + 1
     e = 1 + n if n < 64 else 2 + n if n < 4096 else 5 + n
     return e + _backlen(e)
 
@@ -139,12 +141,12 @@ def _int64(v):
 
 class Node:
     """One listpack of Redis's radix tree: entries from `master` on."""
-    __slots__ = ("master", "ids", "items", "deleted", "fields", "body", "tail")
+    __slots__ = ("master", "ids", "wire", "deleted", "fields", "body", "tail")
 
     def __init__(self, master, fields):
         self.master = master
         self.ids = []
-        self.items = []
+        self.wire = []          # per entry: its reply bytes, built by append()
         self.deleted = 0        # tombstones: they count toward max-entries
         self.fields = fields    # the master entry's field names
         # The listpack without its count and deleted integers: num-fields,
@@ -235,7 +237,10 @@ class Stream:
     # ---- append ---------------------------------------------------------------------
 
     def append(self, items, use_id=None, seq_given=True):
-        """streamAppendItem(): the new ID, or an error text."""
+        """streamAppendItem(): the new ID as a bulk reply, or an error text.
+
+        The hot path of XADD (and of every log line): one function.
+        """
         last = self.last_id
         if use_id is not None:
             if seq_given:
@@ -248,7 +253,7 @@ class Stream:
             else:
                 new = use_id
         else:
-            now = mstime()
+            now = int(_time() * 1000)
             new = now << 64 if now > last >> 64 else (last + 1 if last != ID_MAX else 0)
         if new <= last:
             return "The ID specified in XADD is equal or smaller than the target stream top item"
@@ -257,20 +262,23 @@ class Stream:
             totlen += len(x)
         if totlen > STREAM_LISTPACK_MAX_SIZE:
             return "Elements are too large to be stored"
-        node = self.nodes[-1] if self.nodes else None
+        nodes = self.nodes
+        node = nodes[-1] if nodes else None
         if node is not None and self._node_full(node, totlen):
             node = None
         fields = items[0::2]
         if node is None:
             node = Node(new, fields)
-            self.nodes.append(node)
+            nodes.append(node)
             self.keys.append(new)
             same = True
         else:
             same = fields == node.fields
         master = node.master
-        size = 2 + _lp_int(_int64((new >> 64) - (master >> 64))) + \
-            _lp_int(_int64((new & U64) - (master & U64)))
+        d = (new >> 64) - (master >> 64)
+        size = 2 + (2 if 0 <= d <= 127 else _lp_int(_int64(d)))
+        d = (new & U64) - (master & U64)
+        size += 2 if 0 <= d <= 127 else _lp_int(_int64(d))
         n = len(fields)
         if same:
             size += _lp_int(n + 3)
@@ -281,15 +289,22 @@ class Stream:
             for x in items:
                 size += _lp_str(x)
         node.body += size
+        ids = b"%d-%d" % (new >> 64, new & U64)
+        bulk = b"$%d\r\n%s\r\n" % (len(ids), ids)
+        if n == 1:
+            f, v = items
+            node.wire.append(b"*2\r\n%s*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                bulk, len(f), f, len(v), v))
+        else:
+            node.wire.append(b"*2\r\n" + bulk + encode_bulk_array(items))
         node.ids.append(new)
-        node.items.append(items)
         node.tail = new
         self.length += 1
         self.entries_added += 1
         self.last_id = new
         if self.length == 1:
             self.first_id = new
-        return new
+        return bulk
 
     @staticmethod
     def _node_full(node, totlen):
@@ -298,14 +313,14 @@ class Stream:
         max_entries = cfg.stream_node_max_entries if cfg is not None else 100
         if max_bytes == 0 or max_bytes > STREAM_LISTPACK_MAX_SIZE:
             max_bytes = STREAM_LISTPACK_MAX_SIZE
-        if node.lp_bytes() + totlen >= max_bytes:
+        if max_entries and len(node.ids) + node.deleted >= max_entries:
             return True
-        return bool(max_entries) and len(node.ids) + node.deleted >= max_entries
+        return node.lp_bytes() + totlen >= max_bytes
 
     # ---- reading ---------------------------------------------------------------------
 
     def range(self, start, end, rev=False):
-        """(id, items) for start <= id <= end, in order or reversed."""
+        """(id, entry reply bytes) for start <= id <= end, in order or reversed."""
         keys = self.keys
         nodes = self.nodes
         if not rev:
@@ -317,12 +332,12 @@ class Stream:
                 ids = node.ids
                 j = bisect_left(ids, start) if first else 0
                 first = False
-                items = node.items
+                wire = node.wire
                 for k in range(j, len(ids)):
                     i = ids[k]
                     if i > end:
                         return
-                    yield i, items[k]
+                    yield i, wire[k]
         else:
             ni = bisect_right(keys, end) - 1
             first = True
@@ -332,22 +347,22 @@ class Stream:
                 ids = node.ids
                 j = bisect_right(ids, end) if first else len(ids)
                 first = False
-                items = node.items
+                wire = node.wire
                 for k in range(j - 1, -1, -1):
                     i = ids[k]
                     if i < start:
                         return
-                    yield i, items[k]
+                    yield i, wire[k]
 
     def lookup(self, i):
-        """The items of entry i, or None."""
+        """The reply bytes of entry i, or None."""
         ni = bisect_right(self.keys, i) - 1
         if ni < 0:
             return None
         node = self.nodes[ni]
         k = bisect_left(node.ids, i)
         if k < len(node.ids) and node.ids[k] == i:
-            return node.items[k]
+            return node.wire[k]
         return None
 
     def first_live_id(self):
@@ -380,7 +395,7 @@ class Stream:
             del self.keys[ni]
         else:
             del ids[k]
-            del node.items[k]
+            del node.wire[k]
             node.deleted += 1
         self.length -= 1
         return True
@@ -414,7 +429,7 @@ class Stream:
             else:
                 k = bisect_left(node.ids, minid)
             del node.ids[:k]
-            del node.items[:k]
+            del node.wire[:k]
             node.deleted += k
             self.length -= k
             deleted += k
@@ -762,10 +777,11 @@ def parse_add_trim_args(c, xadd):
 
 
 def xadd_command(c):
-    a = parse_add_trim_args(c, True)
+    argv = c.argv
+    # XADD key * ...: no options to parse (the common case, fast).
+    a = _AUTO_ID_ARGS if argv[2] == b"*" else parse_add_trim_args(c, True)
     if a is None:
         return
-    argv = c.argv
     field_pos = a.idpos + 1
     nitems = len(argv) - field_pos
     if nitems < 2 or nitems % 2:
@@ -787,16 +803,20 @@ def xadd_command(c):
     if s.last_id == ID_MAX:
         c.add_reply_error("The stream has exhausted the last possible ID, unable to add more items")
         return
-    new = s.append(tuple(argv[field_pos:]), a.id if a.id_given else None, a.seq_given)
-    if new.__class__ is str:
-        c.add_reply_error(new)
+    reply = s.append(tuple(argv[field_pos:]), a.id if a.id_given else None, a.seq_given)
+    if reply.__class__ is str:
+        c.add_reply_error(reply)
         return
-    c.add_reply(_id_bulk(new))
+    c.add_reply(reply)
     signal_modified_key(c, db, key)
     _notify(b"xadd", key, db.id)
     if a.strategy != TRIM_NONE and s.trim(a.strategy, a.maxlen, a.minid, a.approx, a.limit):
         _notify(b"xtrim", key, db.id)
     signal_key_as_ready(db, key)
+
+
+_AUTO_ID_ARGS = TrimArgs()
+_AUTO_ID_ARGS.idpos = 2
 
 
 def xtrim_command(c):
@@ -830,15 +850,14 @@ def append_entry(db, key, items, maxlen):
         return None
     if s.last_id == ID_MAX:
         return None
-    new = s.append(items)
-    if new.__class__ is str:
+    if s.append(items).__class__ is str:
         return None
     signal_modified_key(None, db, key)
     _notify(b"xadd", key, db.id)
     if maxlen and s.trim(TRIM_MAXLEN, maxlen, 0, True, _default_approx_limit()):
         _notify(b"xtrim", key, db.id)
     signal_key_as_ready(db, key)
-    return new
+    return s.last_id
 
 
 def _default_approx_limit():
@@ -880,8 +899,8 @@ def xrange_generic(c, rev):
         c.add_reply_null_array()
         return
     parts = []
-    for i, items in s.range(start, end, rev):
-        parts.append(_entry_reply(i, items))
+    for i, wire in s.range(start, end, rev):
+        parts.append(wire)
         if len(parts) == count:
             break
     c.add_reply(b"*%d\r\n" % len(parts) + b"".join(parts))
@@ -1053,7 +1072,7 @@ def reply_with_range(c, s, start, end, count, cg=None, consumer=None, noack=Fals
     Returns the reply bytes (an array of entries)."""
     parts = []
     now = mstime() if cg is not None and not noack else 0
-    for i, items in s.range(start, end):
+    for i, wire in s.range(start, end):
         if cg is not None and i > cg.last_id:
             if cg.entries_read != SCG_INVALID_ENTRIES_READ and \
                     not s.range_has_tombstones(i):
@@ -1061,7 +1080,7 @@ def reply_with_range(c, s, start, end, count, cg=None, consumer=None, noack=Fals
             elif s.entries_added:
                 cg.entries_read = s.estimate_distance(i)
             cg.last_id = i
-        parts.append(_entry_reply(i, items))
+        parts.append(wire)
         if cg is not None and not noack:
             nack = NACK(consumer, now)
             if cg.pel.insert(i, nack):
@@ -1084,15 +1103,15 @@ def reply_from_consumer_pel(c, s, start, count, consumer):
     for i in consumer.pel.from_id(start):
         if count and len(parts) >= count:
             break
-        items = s.lookup(i)
-        if items is None:
+        wire = s.lookup(i)
+        if wire is None:
             # Pending but gone from the stream (XDEL, XTRIM): the ID, no fields.
             parts.append(b"*2\r\n" + _id_bulk(i) + (b"*-1\r\n" if c.resp == 2 else b"_\r\n"))
         else:
             nack = consumer.pel.d[i]
             nack.delivery_time = mstime()
             nack.delivery_count += 1
-            parts.append(_entry_reply(i, items))
+            parts.append(wire)
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 
@@ -1627,8 +1646,8 @@ def xclaim_command(c):
     name = argv[3]
     for i in ids:
         nack = cg.pel.d.get(i)
-        items = s.lookup(i)
-        if items is None:
+        wire = s.lookup(i)
+        if wire is None:
             if nack is not None:
                 cg.pel.remove(i)
                 nack.consumer.pel.remove(i)
@@ -1645,7 +1664,7 @@ def xclaim_command(c):
         _claim(cg, consumer, i, nack, deliverytime, retrycount < 0 and not justid)
         if retrycount >= 0:
             nack.delivery_count = retrycount
-        parts.append(_id_bulk(i) if justid else _entry_reply(i, items))
+        parts.append(_id_bulk(i) if justid else wire)
     c.add_reply(b"*%d\r\n" % len(parts) + b"".join(parts))
 
 
@@ -1710,8 +1729,8 @@ def xautoclaim_command(c):
         i = keys[pos]
         pos += 1
         nack = pel.d[i]
-        items = s.lookup(i)
-        if items is None:
+        wire = s.lookup(i)
+        if wire is None:
             pel.remove(i)
             nack.consumer.pel.remove(i)
             deleted.append(i)
@@ -1722,7 +1741,7 @@ def xautoclaim_command(c):
         if consumer is None:
             consumer = lookup_or_create_consumer(cg, argv[3], key, c.db.id)
         _claim(cg, consumer, i, nack, now, not justid)
-        parts.append(_id_bulk(i) if justid else _entry_reply(i, items))
+        parts.append(_id_bulk(i) if justid else wire)
         count -= 1
     # The cursor: the next pending ID, 0-0 when the PEL was walked to its end.
     cursor = keys[pos] if pos < len(keys) else 0
@@ -1781,12 +1800,12 @@ def xinfo_stream_reply(c, s):
         for name, rev in ((b"first-entry", False), (b"last-entry", True)):
             out.append(_bulk(name))
             entry = next(s.range(0, ID_MAX, rev), None)
-            out.append(_null(c) if entry is None else _entry_reply(*entry))
+            out.append(_null(c) if entry is None else entry[1])
         c.add_reply(b"".join(out))
         return
     entries = []
-    for i, items in s.range(0, ID_MAX):
-        entries.append(_entry_reply(i, items))
+    for _, wire in s.range(0, ID_MAX):
+        entries.append(wire)
         if len(entries) == count:
             break
     out.append(b"$7\r\nentries\r\n*%d\r\n" % len(entries) + b"".join(entries))
