@@ -89,6 +89,12 @@ NON_DEFAULT = [
     ("slowlog-log-slower-than -1", "slowlog_log_slower_than", -1),
     ("slowlog-max-len 5", "slowlog_max_len", 5),
     ("lua-debug-checks yes", "lua_debug_checks", True),
+    ("stream-node-max-bytes 1kb", "stream_node_max_bytes", 1024),
+    ("stream-node-max-entries 0", "stream_node_max_entries", 0),
+    ('log-stream "host:log"', "log_stream", "host:log"),
+    ("log-stream-maxlen 0", "log_stream_maxlen", 0),
+    ('event-stream ""', "event_stream", ""),
+    ("event-stream-maxlen 500", "event_stream_maxlen", 500),
 ]
 
 
