@@ -51,6 +51,7 @@ import time
 from bisect import bisect_left, bisect_right, insort
 
 from . import notify
+from .cmd_server import _container
 from .db import WRONGTYPE_ERR, TYPE_NAMES, mstime, signal_modified_key
 from .resp import encode_bulk_array, string2ll
 from .server import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_LOADING, CMD_READONLY,
@@ -622,15 +623,14 @@ def get_long_long_or_reply(c, s, msg=NOT_INTEGER):
 
 def lookup_stream_read(c, key):
     """(stream or None, ok): ok is False when WRONGTYPE was replied."""
-    s = c.db.lookup_read(key)
-    if s is not None and s.__class__ is not Stream:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return s, True
+    return _checked_stream(c, c.db.lookup_read(key))
 
 
 def lookup_stream_write(c, key):
-    s = c.db.lookup_write(key)
+    return _checked_stream(c, c.db.lookup_write(key))
+
+
+def _checked_stream(c, s):
     if s is not None and s.__class__ is not Stream:
         c.add_reply_error(WRONGTYPE_ERR)
         return None, False
@@ -690,45 +690,31 @@ def parse_add_trim_args(c, xadd):
         lopt = opt.lower()
         if xadd and opt == b"*":
             break
-        elif lopt == b"maxlen" and moreargs:
+        elif lopt in (b"maxlen", b"minid") and moreargs:
             if a.strategy != TRIM_NONE:
                 c.add_reply_error("syntax error, MAXLEN and MINID options at the same time "
                                   "are not compatible")
                 return None
-            a.approx = False
             nxt = argv[i + 1]
-            if moreargs >= 2 and nxt == b"~":
-                a.approx = True
+            a.approx = moreargs >= 2 and nxt == b"~"
+            if moreargs >= 2 and nxt in (b"~", b"="):
                 i += 1
-            elif moreargs >= 2 and nxt == b"=":
-                i += 1
-            v = get_long_long_or_reply(c, argv[i + 1])
-            if v is None:
-                return None
-            if v < 0:
-                c.add_reply_error("The MAXLEN argument must be >= 0.")
-                return None
-            a.maxlen = v
+            if lopt == b"maxlen":
+                v = get_long_long_or_reply(c, argv[i + 1])
+                if v is None:
+                    return None
+                if v < 0:
+                    c.add_reply_error("The MAXLEN argument must be >= 0.")
+                    return None
+                a.maxlen = v
+                a.strategy = TRIM_MAXLEN
+            else:
+                v = parse_id_or_reply(c, argv[i + 1], 0, strict=True)
+                if v is None:
+                    return None
+                a.minid = v
+                a.strategy = TRIM_MINID
             i += 1
-            a.strategy = TRIM_MAXLEN
-        elif lopt == b"minid" and moreargs:
-            if a.strategy != TRIM_NONE:
-                c.add_reply_error("syntax error, MAXLEN and MINID options at the same time "
-                                  "are not compatible")
-                return None
-            a.approx = False
-            nxt = argv[i + 1]
-            if moreargs >= 2 and nxt == b"~":
-                a.approx = True
-                i += 1
-            elif moreargs >= 2 and nxt == b"=":
-                i += 1
-            v = parse_id_or_reply(c, argv[i + 1], 0, strict=True)
-            if v is None:
-                return None
-            a.minid = v
-            i += 1
-            a.strategy = TRIM_MINID
         elif lopt == b"limit" and moreargs:
             v = get_long_long_or_reply(c, argv[i + 1])
             if v is None:
@@ -799,7 +785,8 @@ def xadd_command(c):
         if a.no_mkstream:
             c.add_reply_null()
             return
-        s = db.dict[key] = Stream()
+        s = Stream()
+        db.add(key, s)
     if s.last_id == ID_MAX:
         c.add_reply_error("The stream has exhausted the last possible ID, unable to add more items")
         return
@@ -845,7 +832,8 @@ def append_entry(db, key, items, maxlen):
     """
     s = db.lookup_write(key)
     if s is None:
-        s = db.dict[key] = Stream()
+        s = Stream()
+        db.add(key, s)
     elif s.__class__ is not Stream:
         return None
     if s.last_id == ID_MAX:
@@ -1287,7 +1275,8 @@ def xgroup_create_command(c):
         if i is None:
             return
     if s is None:
-        s = c.db.dict[key] = Stream()
+        s = Stream()
+        c.db.add(key, s)
         signal_modified_key(c, c.db, key)
     if s.cgroups is None:
         s.cgroups = {}
@@ -1925,13 +1914,6 @@ _F = CMD_FAST
 _G = "stream"
 
 
-def _container(name, summary, subs):
-    cmd = Command(name, None, -2, 0, group=_G, summary=summary)
-    for sub in subs:
-        cmd.add_subcommand(sub)
-    return cmd
-
-
 COMMANDS = [
     Command("xadd", xadd_command, -5, _W | _F, 1, 1, 1, group=_G,
             summary="Appends a new entry to a stream"),
@@ -1965,7 +1947,7 @@ COMMANDS = [
             summary="Changes (or acquires) ownership of messages in a consumer group"),
     Command("xsetid", xsetid_command, -3, _W | _F, 1, 1, 1, group=_G,
             summary="An internal command for replicating stream values"),
-    _container("xgroup", "A container for consumer groups commands", [
+    _container("xgroup", [
         Command("create", xgroup_create_command, -5, _W, 2, 2, 1, group=_G,
                 summary="Create a consumer group."),
         Command("setid", xgroup_setid_command, -5, _W, 2, 2, 1, group=_G,
@@ -1978,8 +1960,8 @@ COMMANDS = [
                 summary="Delete a consumer from a consumer group."),
         Command("help", xgroup_help_command, 2, CMD_LOADING | CMD_STALE, group=_G,
                 summary="Show helpful text about the different subcommands"),
-    ]),
-    _container("xinfo", "A container for stream introspection commands", [
+    ], _G, proc=None),
+    _container("xinfo", [
         Command("consumers", xinfo_consumers_command, 4, _R, 2, 2, 1, group=_G,
                 summary="List the consumers in a consumer group"),
         Command("groups", xinfo_groups_command, 3, _R, 2, 2, 1, group=_G,
@@ -1988,5 +1970,5 @@ COMMANDS = [
                 summary="Get information about a stream"),
         Command("help", xinfo_help_command, 2, CMD_LOADING | CMD_STALE, group=_G,
                 summary="Show helpful text about the different subcommands"),
-    ]),
+    ], _G, proc=None),
 ]

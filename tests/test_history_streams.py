@@ -67,13 +67,14 @@ def test_a_program_gone_fatal_with_nobody_subscribed_left_its_states_in_order(da
 def test_log_stream_stays_within_maxlen_under_load(make_daemon):
     d = make_daemon("log-stream-maxlen 1000\n")
     r = d.client(protocol=2, decode_responses=True)
-    r.eval(LOG_LOOP, 0, 20000, "line-")
+    r.eval(LOG_LOOP, 0, 8000, "line-")
     n = r.xlen("saker:log")
     # Trimmed by whole nodes of 100 entries: never under maxlen, at most a node over.
     assert 1000 <= n < 1100
-    assert r.xrevrange("saker:log", count=1)[0][1]["msg"] == "line-20000"
-    info = r.xinfo_stream("saker:log")
-    assert info["entries-added"] >= 20000
+    # (A slow machine may log "Slow script ..." after the loop.)
+    msgs = [f["msg"] for _, f in r.xrevrange("saker:log", count=5)]
+    assert [m for m in msgs if m.startswith("line-")][0] == "line-8000"
+    assert r.xinfo_stream("saker:log")["entries-added"] >= 8000
 
 
 def test_each_line_is_appended_once_and_nothing_recurses_under_load(make_daemon):
