@@ -335,3 +335,23 @@ def test_random_group_sequences_answer_as_redis_server(sakerd, redis_server_port
     finally:
         ours.close()
         theirs.close()
+
+
+def test_stream_commands_from_scripts_answer_as_redis_server(sakerd, redis_server_port):
+    scripts = ["return redis.call('xread','BLOCK','0','STREAMS','s','0')",
+               "return redis.call('XREAD','COUNT','1','STREAMS','s','0')",
+               "return redis.pcall('xreadgroup','GROUP','g','c','STREAMS','s','>')",
+               "return redis.call('xadd','s','2-1','a','b')",
+               "return redis.call('xinfo','groups','s')"]
+    ours, theirs = RawConn(("127.0.0.1", sakerd.port)), RawConn(("127.0.0.1", redis_server_port))
+    try:
+        for conn in (ours, theirs):
+            conn.call("DEL", "s")
+            conn.call("XADD", "s", "1-1", "f", "v")
+            conn.call("XGROUP", "CREATE", "s", "g", "0")
+        for script in scripts:
+            assert (script, ours.call("EVAL", script, "0")) == \
+                (script, theirs.call("EVAL", script, "0"))
+    finally:
+        ours.close()
+        theirs.close()
