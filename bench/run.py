@@ -16,6 +16,9 @@ then runs the same workloads against each, the servers taking turns
 * redis-benchmark -c 50 -P 1 and -P 16, one test per run: ping_mbulk, set,
   get, incr, lpush, lrange_100 (LRANGE mylist 0 99 on a prefilled list). -n
   is calibrated per server and test so that each run lasts >= --seconds;
+* streams, the same way (sakerd and redis-server only): xadd (XADD
+  mystream * f v) and xrange_100 (XRANGE mystream - + COUNT 100 on a
+  stream of 600 entries);
 * churn: redis-benchmark -k 0 (a new connection per PING), conns/s;
 * fanout: bench/fanout.py's round, 1 publisher (batches of 100 PUBLISH of
   100 bytes, 4 batches in flight) and 10 subscribers, delivered messages/s;
@@ -57,6 +60,9 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 SERVERS = ("sakerd", "redis", "uvloop")
 RB_TESTS = ("ping_mbulk", "set", "get", "incr", "lpush", "lrange_100")
+# Stream workloads (redis-benchmark has no -t for them: custom commands).
+# The uvloop peer has no streams: these run on sakerd and redis-server only.
+STREAM_TESTS = ("xadd", "xrange_100")
 
 
 # ---- processes ----------------------------------------------------------
@@ -194,6 +200,10 @@ def rb_args(test, pipeline, n):
         # Without its LPUSH prelude (prefilled by prepare_workload), so that
         # the CPU measured is LRANGE's alone.
         return base + ["lrange", "mylist", "0", "99"]
+    if test == "xadd":
+        return base + ["xadd", "mystream", "*", "f", "v"]
+    if test == "xrange_100":
+        return base + ["xrange", "mystream", "-", "+", "COUNT", "100"]
     if test == "churn":
         return ["-c", "50", "-k", "0", "-n", str(n), "-t", "ping_mbulk"]
     return base + ["-t", test]
@@ -203,6 +213,16 @@ def prepare_workload(srv, test):
     if test == "lrange_100":
         resp_call(srv.port, "DEL", "mylist")
         resp_call(srv.port, "RPUSH", "mylist", *(["xxx"] * 600))
+    if test in STREAM_TESTS:
+        resp_call(srv.port, "DEL", "mystream")
+    if test == "xrange_100":
+        for i in range(600):
+            resp_call(srv.port, "XADD", "mystream", "%d-1" % (i + 1), "f", "v")
+
+
+def supports(name, workload):
+    """Whether server `name` has the commands of `workload`."""
+    return name != "uvloop" or workload.split(":")[-1] not in STREAM_TESTS
 
 
 def measure(srv, fn):
@@ -244,7 +264,7 @@ def run_workload(srv, workload, n):
 def workloads(selected):
     out = []
     for p in (1, 16):
-        for t in RB_TESTS:
+        for t in RB_TESTS + STREAM_TESTS:
             out.append("P%d:%s" % (p, t))
     out += ["churn", "fanout"]
     if selected:
@@ -303,6 +323,8 @@ def run_rounds(args):
         try:
             for wl in wls:
                 for name in names:
+                    if not supports(name, wl):
+                        continue
                     r = run_workload(servers[name], wl, probe_n(wl))
                     results["n"]["%s %s" % (name, wl)] = calibrated_n(r, args.seconds, wl)
                     log(args, "probe %-8s %-16s %10.0f ops/s -> n=%d" % (
@@ -335,6 +357,8 @@ def run_round(args, rnd, names, wls, workdir, empty_scripts, ns):
         for wl in wls:
             res["work"][wl] = {}
             for name in order:
+                if not supports(name, wl):
+                    continue
                 r = run_workload(servers[name], wl, ns["%s %s" % (name, wl)])
                 res["work"][wl][name] = r
                 log(args, "round %d %-8s %-16s %10.0f ops/s  cpu %.2fs  wall %.2fs" % (

@@ -6,10 +6,10 @@ next to their handlers; adding a command touches that list only.
 """
 
 from . import (acl, cmd_server, db_commands, latency, multi, object, procs, pubsub, scripting,
-               sort, t_hash, t_list, t_set, t_string, t_zset, tasks)
+               sort, t_hash, t_list, t_set, t_stream, t_string, t_zset, tasks)
 
-MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, t_set, t_zset, sort, object,
-           latency, multi, pubsub, procs, scripting, tasks)
+MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, t_set, t_zset, t_stream, sort,
+           object, latency, multi, pubsub, procs, scripting, tasks)
 
 
 def populate(server):

@@ -263,6 +263,14 @@ DIRECTIVES = [
     # and tools set them); anything else is refused with a clear error.
     Directive("save", _no_save, "", multi=True),
     Directive("appendonly", _no_appendonly, False),
+    # Streams (t_stream.py): Redis's node size limits, and the daemon's own
+    # history kept in streams of db 0 (empty key: off; maxlen 0: untrimmed).
+    Directive("stream-node-max-bytes", parse_memory, 4096),
+    Directive("stream-node-max-entries", _int_range(0, 2 ** 63 - 1), 100),
+    Directive("log-stream", _string, "saker:log"),
+    Directive("log-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
+    Directive("event-stream", _string, "saker:events"),
+    Directive("event-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
 ]
 
 # CONFIG SET may change these only with `enable-protected-configs yes` (or

@@ -31,6 +31,7 @@ SCAN_POS_BITS = 32
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 WRONGTYPE_ERR = "-WRONGTYPE Operation against a key holding the wrong kind of value"
 
+# Value class -> TYPE name; a type module adds its own class (t_stream.Stream: "stream").
 TYPE_NAMES = {bytes: "string", dict: "hash", deque: "list"}
 
 

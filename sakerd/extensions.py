@@ -4,8 +4,10 @@
 def init_extensions(server):
     """Bring up the subsystems after the listeners; an error message or None."""
     from .pubsub import init_log_channel
+    from .history import init_history_streams
     from . import procs, sysinfo
     init_log_channel()
+    init_history_streams()
     # Before the Lua bridge: their saker.* functions register at import.
     procs.init(server)
     sysinfo.init(server)

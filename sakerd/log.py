@@ -1,9 +1,10 @@
 """Logging: Redis-like log lines to stdout or `logfile`, and to the log channel.
 
 Format: ``[YYYY-MM-DD HH:MM:SS.mmm] [LEVEL] [module:line] text``. Each line
-is also published to `log-channel` through `publish_hook`, unless the line
-was itself caused by publishing a log line (a guard flag breaks the cycle:
-a log line written while publishing is written to the file only).
+is also published to `log-channel` through `publish_hook` and appended to
+`log-stream` through `stream_hook`, unless the line was itself caused by
+publishing or appending a log line (a guard flag breaks the cycle: a log
+line written meanwhile is written to the file only).
 """
 
 import os
@@ -25,6 +26,7 @@ class _State:
     logfile = ""           # "" = stdout
     stream = None
     publish_hook = None    # fn(line: str), set by the pub/sub layer
+    stream_hook = None     # fn(level, module, lineno, text), set by history.py
     publishing = False
     syslog_ident = "sakerd"
 
@@ -78,10 +80,14 @@ def _write(text, level, module, lineno):
     except (OSError, ValueError):
         pass
     hook = state.publish_hook
-    if hook is not None and not state.publishing:
+    stream_hook = state.stream_hook
+    if (hook is not None or stream_hook is not None) and not state.publishing:
         state.publishing = True
         try:
-            hook(line)
+            if hook is not None:
+                hook(line)
+            if stream_hook is not None:
+                stream_hook(level, module, lineno, text)
         finally:
             state.publishing = False
 

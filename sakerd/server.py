@@ -181,16 +181,18 @@ class Server:
         self.errors[code] = self.errors.get(code, 0) + 1
 
     def emit_event(self, type, **fields):
-        """Publish a lifecycle event as JSON on `event-channel` (SPEC §6).
+        """Publish a lifecycle event as JSON on `event-channel` (SPEC §6) and
+        append it to `event-stream` (history.py).
 
         Schema: {"type": <str>, "ts": <unix seconds, float>, ...fields}.
         """
+        event = {"type": type, "ts": round(time.time(), 3)}
+        event.update(fields)
+        from . import history, pubsub
+        history.append_event(event)     # to `event-stream` too
         channel = self.config.event_channel if self.config else ""
         if not channel:
             return 0
-        event = {"type": type, "ts": round(time.time(), 3)}
-        event.update(fields)
-        from . import pubsub
         return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode(),
                               out_of_band=True)
 

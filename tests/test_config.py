@@ -94,6 +94,12 @@ NON_DEFAULT = [
     ("acl-pubsub-default allchannels", "acl_pubsub_default", "allchannels"),
     ("enable-protected-configs local", "enable_protected_configs", "local"),
     ("auth-timeout 3", "auth_timeout", 3),
+    ("stream-node-max-bytes 1kb", "stream_node_max_bytes", 1024),
+    ("stream-node-max-entries 0", "stream_node_max_entries", 0),
+    ('log-stream "host:log"', "log_stream", "host:log"),
+    ("log-stream-maxlen 0", "log_stream_maxlen", 0),
+    ('event-stream ""', "event_stream", ""),
+    ("event-stream-maxlen 500", "event_stream_maxlen", 500),
 ]
 
 
