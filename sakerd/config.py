@@ -173,6 +173,15 @@ def _lua_version(s):
     return s
 
 
+def _env_names(args):
+    """lua-env-allow: the environment variables os.getenv shows to Lua ("" = none)."""
+    names = [a for a in args if a]
+    for n in names:
+        if "=" in n or "\0" in n:
+            raise ValueError("'%s' is not an environment variable name" % n)
+    return names
+
+
 def _obuf_default():
     return [(0, 0, 0), (256 * 1024 * 1024, 64 * 1024 * 1024, 60),
             (32 * 1024 * 1024, 8 * 1024 * 1024, 60), (0, 0, 0)]
@@ -211,6 +220,9 @@ DIRECTIVES = [
     Directive("lua-task-timeout", _int_range(0, 2 ** 31 - 1), 10000),
     Directive("lua-max-memory", parse_memory, 256 * 1024 ** 2, mutable=False),
     Directive("enable-exec", _bool, True),
+    Directive("lua-pattern-max-steps", _int_range(0, 2 ** 53), 10 ** 8),
+    Directive("lua-env-allow", _env_names, ["PATH", "HOME", "LANG", "TZ", "HOSTNAME"],
+              mutable=False, multi=True),
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
     Directive("lua-debug-checks", _bool, False),
@@ -391,10 +403,10 @@ def config_set(config, pairs):
         backup[d.name] = getattr(config, d.attr)
     for name, value in pairs:
         d = BY_NAME[name.lower()]
-        args = split_args(value.encode()) if d.multi else [value]
+        args = split_args(value.encode("utf-8", "surrogateescape")) if d.multi else [value]
         if args is None:
             args = [value]
-        args = [a.decode() if isinstance(a, bytes) else a for a in args]
+        args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in args]
         try:
             config.set_from_args(d.name, args)
         except ValueError as e:

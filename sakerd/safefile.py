@@ -104,8 +104,9 @@ def _open_checked(path, flags, mode):
         raise UnsafeFile(problem)
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except OSError as e:
-        if e.errno == errno.ELOOP and os.path.islink(path):   # O_NOFOLLOW met a symlink
+    except OSError:
+        # O_NOFOLLOW met a symlink: ELOOP (EACCES with O_CREAT on some kernels).
+        if os.path.islink(path):
             raise UnsafeFile("%s is a symbolic link" % path) from None
         raise
     _check_opened(fd, path)
