@@ -1032,30 +1032,13 @@ def acl_file_text():
 
 
 def save_acl_file(path):
-    """ACLSaveToFile: a temporary file beside it, renamed over it; None or error."""
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path))
+    """ACLSaveToFile, through safefile.replace_file (a temporary file beside
+    it, renamed over it, keeping its mode and owner): None or the error."""
+    from .safefile import replace_file
     try:
-        mode = os.stat(path, follow_symlinks=False).st_mode & 0o777
-    except OSError:
-        mode = 0o600
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".acl-", dir=directory)
+        replace_file(path, acl_file_text().encode("utf-8", "surrogateescape"))
     except OSError as e:
-        return "Opening temp ACL file for ACL SAVE: %s" % e.strerror
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(acl_file_text())
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return "Writing ACL file for ACL SAVE: %s" % e.strerror
+        return "Writing ACL file for ACL SAVE: %s" % (e.strerror or e)
     return None
 
 

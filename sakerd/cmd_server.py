@@ -542,7 +542,13 @@ def apply_config_changes():
 
 
 def config_rewrite_command(c):
-    err = configmod.rewrite(server.config)
+    # CONFIG REWRITE FORCE (sakerd's): rewrite even a file edited since it was loaded.
+    # Any other argument is an arity error, as Redis's CONFIG REWRITE (arity 2) says.
+    force = len(c.argv) == 3 and c.argv[2].lower() == b"force"
+    if len(c.argv) > 2 and not force:
+        c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
+        return
+    err = configmod.rewrite(server.config, force)
     if err:
         c.add_reply_error(err)
         return
@@ -561,7 +567,7 @@ def config_help_command(c):
         "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
-        "REWRITE", "    Rewrite the configuration file."])
+        "REWRITE [FORCE]", "    Rewrite the configuration file (FORCE: even if it changed on disk)."])
 
 
 # ---- server -----------------------------------------------------------------------------
@@ -764,7 +770,7 @@ COMMANDS = [
     _container("config", [
         _SUB("get", config_get_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Get the values of configuration parameters"),
         _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values", acl="exec"),
-        _SUB("rewrite", config_rewrite_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration", acl="exec"),
+        _SUB("rewrite", config_rewrite_command, -2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration", acl="exec"),
         _SUB("resetstat", config_resetstat_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Reset the stats returned by INFO"),
         _SUB("help", config_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
     ], _SRV, _ANY),

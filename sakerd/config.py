@@ -12,10 +12,12 @@ A value lives on the Config object under the directive's name with dashes
 turned to underscores (`client-query-buffer-limit` -> client_query_buffer_limit).
 """
 
+import difflib
 import fnmatch
 import os
 import re
 
+from . import safefile
 from .resp import split_args, string2ll
 from .util import string_match
 
@@ -182,6 +184,8 @@ def _keyspace_events(s):
 def _fmt_keyspace_events(v):
     from .notify import keyspace_events_flags_to_string
     return keyspace_events_flags_to_string(v)
+
+
 def _no_save(args):
     """save: only "" (no snapshots) is accepted; sakerd has no persistence."""
     if args in ([], [""]):
@@ -193,6 +197,15 @@ def _no_appendonly(s):
     if _bool(s):
         raise ValueError("sakerd has no persistence: only appendonly no is accepted")
     return False
+
+
+def _env_names(args):
+    """lua-env-allow: the environment variables os.getenv shows to Lua ("" = none)."""
+    names = [a for a in args if a]
+    for n in names:
+        if "=" in n or "\0" in n:
+            raise ValueError("'%s' is not an environment variable name" % n)
+    return names
 
 
 def _obuf_default():
@@ -235,6 +248,9 @@ DIRECTIVES = [
     Directive("lua-task-timeout", _int_range(0, 2 ** 31 - 1), 10000),
     Directive("lua-max-memory", parse_memory, 256 * 1024 ** 2, mutable=False),
     Directive("enable-exec", _bool, True),
+    Directive("lua-pattern-max-steps", _int_range(0, 2 ** 53), 10 ** 8),
+    Directive("lua-env-allow", _env_names, ["PATH", "HOME", "LANG", "TZ", "HOSTNAME"],
+              mutable=False, multi=True),
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
     Directive("lua-debug-checks", _bool, False),
@@ -284,6 +300,9 @@ PROTECTED = {"logfile", "pidfile", "unixsocket", "aclfile", "scripts-dir", "lua-
 BY_NAME = {d.name: d for d in DIRECTIVES}
 BY_NAME.update({d.alias: d for d in DIRECTIVES if d.alias})
 
+# Running as root, relative paths of the files sakerd writes live here.
+ROOT_DIRS = {"pidfile": "/run/sakerd", "unixsocket": "/run/sakerd", "logfile": "/var/log/sakerd"}
+
 
 class Config:
     """Every directive's value as an attribute, plus where it came from."""
@@ -297,9 +316,9 @@ class Config:
         self.config_file = None
         self.config_dir = os.getcwd()
         self.origin = {}         # directive name -> "file:line" that set it
-        self.unixsocket_is_default = False
         self.user_lines = []     # ([name, rule...], "file:line") of `user` lines
         self.peer_user_lines = []    # ((uid, acl user), "file:line")
+        self.loaded_bytes = None  # the config file as loaded: CONFIG REWRITE checks it is unchanged
 
     def get(self, name):
         return getattr(self, BY_NAME[name].attr)
@@ -325,6 +344,19 @@ class Config:
             return p
         return os.path.normpath(os.path.join(self.config_dir, p))
 
+    def written_path(self, name):
+        """Where the file of `pidfile`, `logfile` or `unixsocket` is written.
+
+        An absolute path is used as given. A relative one is relative to the
+        config file's directory, except when sakerd runs as root: a config
+        directory such as /etc/sakerd is no place for runtime files, so it
+        is then relative to ROOT_DIRS[name] (created 0755 if missing).
+        """
+        p = getattr(self, BY_NAME[name].attr)
+        if not p or os.path.isabs(p) or os.geteuid() != 0:
+            return self.resolve_path(p)
+        return os.path.normpath(os.path.join(ROOT_DIRS[name], p))
+
 
 def _decode(b):
     return b.decode("utf-8", "surrogateescape")
@@ -338,6 +370,8 @@ def load_file(config, path, errors, depth=0):
     except OSError as e:
         errors.append("%s: can't open config file: %s" % (path, e.strerror))
         return
+    if depth == 0:
+        config.loaded_bytes = data
     load_string(config, data, path, errors, depth)
 
 
@@ -415,7 +449,6 @@ def resolve_defaults(config):
     if config.unixsocket is None:
         config.unixsocket = DEFAULT_UNIXSOCKET_ROOT if os.geteuid() == 0 else \
             os.path.join(config.config_dir, "sakerd.sock")
-        config.unixsocket_is_default = True
 
 
 def load_server_config(path, overrides):
@@ -481,10 +514,10 @@ def config_set(config, pairs, protected_allowed=False):
         backup[d.name] = getattr(config, d.attr)
     for name, value in pairs:
         d = BY_NAME[name.lower()]
-        args = split_args(value.encode()) if d.multi else [value]
+        args = split_args(value.encode("utf-8", "surrogateescape")) if d.multi else [value]
         if args is None:
             args = [value]
-        args = [a.decode() if isinstance(a, bytes) else a for a in args]
+        args = [a.decode("utf-8", "surrogateescape") if isinstance(a, bytes) else a for a in args]
         try:
             config.set_from_args(d.name, args)
         except ValueError as e:
@@ -495,36 +528,89 @@ def config_set(config, pairs, protected_allowed=False):
 
 
 def _quote(v):
-    if v == "" or any(ch in v for ch in ' "\'\t\r\n\\'):
-        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return v
+    """A value as a config argument that split_args() reads back exactly.
+
+    Plain when it has nothing split_args treats specially; otherwise in
+    double quotes, with \\ and \" escaped and every control byte (and every
+    byte that is not UTF-8, kept as a surrogate) written as \\xHH.
+    """
+    if v and not _NEEDS_QUOTES.search(v):
+        return v
+    return '"%s"' % _UNSAFE_IN_QUOTES.sub(_escape_char, v)
 
 
-def rewrite(config):
+_NEEDS_QUOTES = re.compile('[\\s"\'\\\\\x00-\x1f\x7f\udc80-\udcff]')
+_UNSAFE_IN_QUOTES = re.compile('["\\\\\x00-\x1f\x7f\udc80-\udcff]')
+
+
+def _escape_char(m):
+    ch = m.group()
+    if ch in '"\\':
+        return "\\" + ch
+    code = ord(ch)
+    return "\\x%02x" % (code - 0xdc00 if code >= 0xdc00 else code)
+
+
+def rewrite(config, force=False):
     """Rewrite the config file in place, as Redis's CONFIG REWRITE does.
 
     Lines of directives that changed are replaced where they stand,
     comments and the order of the file are kept, directives set away from
     their default that the file lacks are appended. Returns None or an error.
+
+    A file that changed on disk since it was loaded (or last rewritten) is
+    not rewritten unless `force`: its manual edits would be lost silently.
+    The new file replaces the old one's target (a symlinked config stays a
+    symlink), with the old one's mode and owner (safefile.replace_file).
     """
     path = config.config_file
     if not path:
         return "The server is running without a config file"
     try:
         with open(path, "rb") as f:
-            lines = f.read().decode("utf-8", "surrogateescape").split("\n")
+            data = f.read()
     except OSError as e:
         return "Rewriting config file: %s" % e.strerror
+    if not force and config.loaded_bytes is not None and data != config.loaded_bytes:
+        return "CONFIG REWRITE refused: %s changed on disk since it was loaded (%s); " \
+            "CONFIG REWRITE FORCE overwrites it" % (path, changed_lines(config.loaded_bytes, data))
+    out = ("\n".join(rewritten_lines(config, data)) + "\n").encode("utf-8", "surrogateescape")
+    try:
+        safefile.replace_file(path, out)
+    except OSError as e:
+        return "Rewriting config file: %s" % e.strerror
+    config.loaded_bytes = out
+    return None
+
+
+def changed_lines(old, new, most=3):
+    """"line 3 is now 'port 1', line 7 removed": what differs, for an error text."""
+    a = old.decode("utf-8", "backslashreplace").split("\n")
+    b = new.decode("utf-8", "backslashreplace").split("\n")
+    out = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("replace", "insert"):
+            out.extend("line %d is now %r" % (j + 1, b[j][:60]) for j in range(j1, j2))
+        if tag in ("replace", "delete") and i2 - i1 > j2 - j1:
+            out.extend("line %d %r removed" % (i + 1, a[i][:60]) for i in range(i1 + j2 - j1, i2))
+    shown = ", ".join(out[:most])
+    return shown + (" and %d more" % (len(out) - most) if len(out) > most else "")
+
+
+def rewritten_lines(config, data):
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     out = []
     written = set()
     for line in lines:
-        args = split_args(line.strip().encode()) if line.strip() and not line.strip().startswith("#") else None
+        args = split_args(line.strip().encode("utf-8", "surrogateescape")) \
+            if line.strip() and not line.strip().startswith("#") else None
         if not args:
             out.append(line)
             continue
-        name = args[0].decode().lower()
+        name = args[0].decode("utf-8", "surrogateescape").lower()
         d = BY_NAME.get(name)
         if d is None or name == "include":
             out.append(line)
@@ -540,20 +626,7 @@ def rewrite(config):
         default = d.default if d.name != "client-output-buffer-limit" else _obuf_default()
         if v != default:
             out.append(_directive_line(config, d))
-    tmp = path + ".tmp-%d" % os.getpid()
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write("\n".join(out) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return "Rewriting config file: %s" % e.strerror
-    return None
+    return out
 
 
 def _directive_line(config, d):

@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from . import safefile
+
 LL_DEBUG = 0
 LL_VERBOSE = 1
 LL_NOTICE = 2
@@ -49,8 +51,9 @@ def reopen():
     old = state.stream
     if state.logfile:
         try:
-            state.stream = open(state.logfile, "a", buffering=1, encoding="utf-8",
-                                errors="backslashreplace")
+            # Appended to as root: never through a symlink (safefile).
+            state.stream = os.fdopen(safefile.open_append(state.logfile), "a", buffering=1,
+                                     encoding="utf-8", errors="backslashreplace")
         except OSError as e:
             state.stream = sys.stdout
             _write("Can't open the log file %s: %s" % (state.logfile, e.strerror), LL_WARNING,

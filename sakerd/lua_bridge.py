@@ -105,6 +105,7 @@ import time
 import traceback
 
 from .log import log, log_from, LL_DEBUG, LL_NOTICE, LL_WARNING
+from .lua_patterns import PATTERNS_SOURCE
 from .server import server
 
 LUPA_MODULES = {"5.1": "lua51", "5.2": "lua52", "5.3": "lua53", "5.4": "lua54",
@@ -227,6 +228,11 @@ if jit then jit.off() end          -- count hooks do not fire in compiled traces
 string.dump = nil                  -- no way back from a function to bytecode
 getmetatable("").__metatable = false  -- the string library stays private
 local as_function = python.as_function  -- a Python callable as a C function
+-- lupa's one metatable for every Python object (POBJECT): a script that
+-- could get it could replace __call for all of them (the hook included).
+local dgetmetatable = debug.getmetatable
+local py_mt = dgetmetatable(check)
+py_mt.__metatable = false
 G.python = nil                     -- lupa's module: nothing of Python is reachable
 if package and package.loaded then package.loaded.python = nil end
 
@@ -261,9 +267,10 @@ end
 -- userdata wrapping the exception: every place that catches an error turns
 -- it back into the value it carries.
 local function error_value(e)
-  if type(e) == "userdata" then
+  if dgetmetatable(e) == py_mt then
     local v = unwrap_error(e)
     if v ~= nil then return v end
+    return "error object is a Python object"   -- never handed to a script
   end
   return e
 end
@@ -292,9 +299,58 @@ local function outcome(r)
   return false, tostring(e), false, nil, nil
 end
 
+-- What the conversion of a result to Python may cost: every value counts
+-- ENTRY_COST bytes plus its string's length against the budget
+-- (lua-max-memory); one string may not exceed the bulk limit
+-- (proto-max-bulk-len). Values are counted where they are visited, as the
+-- conversion visits them: a table reached twice counts twice, so a shared
+-- or cyclic structure runs out of budget instead of stalling the server.
+local ENTRY_COST = 64
+local result_budget, result_bulk = 256 * 1024 * 1024, 512 * 1024 * 1024
+
+local function over_budget(what)
+  return {"ERR result too large to return from Lua: " .. what, true}
+end
+
+local function result_cost(v, left, depth)
+  local t = type(v)
+  left = left - ENTRY_COST
+  if t == "string" then
+    if #v > result_bulk then
+      return nil, "a string of " .. #v .. " bytes exceeds proto-max-bulk-len (" .. result_bulk .. ")"
+    end
+    left = left - #v
+  elseif t == "table" and depth < 66 then
+    local why
+    for k, x in next, v do
+      left, why = result_cost(k, left, depth + 1)
+      if left then left, why = result_cost(x, left, depth + 1) end
+      if not left then return nil, why end
+    end
+  end
+  if left < 0 then
+    return nil, "its conversion needs more than lua-max-memory (" .. result_budget .. " bytes)"
+  end
+  return left
+end
+
+local function check_result(r)
+  local left = result_budget
+  for i = 2, r.n do
+    local why
+    left, why = result_cost(r[i], left, 0)
+    if not left then return {n = 2, false, over_budget(why)} end
+  end
+  return r
+end
+
+function B.set_result_limits(budget, bulk)
+  result_budget, result_bulk = budget, bulk
+end
+
 -- Run fn(...) protected; armed: the outermost call, which owns the hook.
 function B.run(armed, fn, ...)
-  if armed then killed = nil; sethook(hook, "", hook_count) end
+  if armed then killed = nil; cdepth, cbase = 0, 0; sethook(hook, "", hook_count) end
   local r
   if xpcall_args then
     r = pack(xpcall(fn, handler, ...))
@@ -302,8 +358,50 @@ function B.run(armed, fn, ...)
     local a = pack(...)
     r = pack(xpcall(function() return fn(unpack(a, 1, a.n)) end, handler))
   end
+  if armed and r[1] then r = check_result(r) end   -- still killable while it counts
   if armed then sethook(); killed = nil end
   return outcome(r)
+end
+
+-- ---- C re-entry depth ---------------------------------------------------------
+-- string.gsub, table.sort and coroutine.resume call back into Lua from C,
+-- each nesting a C frame: LuaJIT has no C stack limit and segfaults a few
+-- hundred levels down (5.1 and 5.4 stop at 200). Every such function of
+-- the sandbox counts its nesting in cdepth and refuses past MAX_CDEPTH.
+-- An error unwinding through one does not decrement it: the catch points
+-- (pcall, xpcall, resume) put back the depth they were entered at, relative
+-- to cbase, the depth at which the running coroutine was last resumed (a
+-- coroutine may yield inside a pcall and be resumed from another depth).
+local MAX_CDEPTH = 180
+local cdepth, cbase = 0, 0
+
+local function enter_c(name)
+  if cdepth >= MAX_CDEPTH then
+    error("C stack overflow (calls nested " .. MAX_CDEPTH .. " deep through " .. name .. ")", 0)
+  end
+  cdepth = cdepth + 1
+end
+
+local function leave_c(...)
+  cdepth = cdepth - 1
+  return ...
+end
+
+-- Wrap a C function f that may call Lua: the wrapper counts its nesting.
+local function counted(name, f)
+  return function(...)
+    enter_c(name)
+    return leave_c(f(...))
+  end
+end
+
+-- After a coroutine stopped: a kill that hit it ends its resumer too, at
+-- once (the resumer's own hook may be thousands of instructions away).
+local function kill_resumer()
+  if killed then
+    sethook(hook, "", 1)
+    error(killed, 0)
+  end
 end
 
 -- ---- the sandbox ------------------------------------------------------------
@@ -366,7 +464,9 @@ end
 
 -- Redis's pcall: an {err=...} error comes back as its message.
 function S.pcall(f, ...)
+  local own = cdepth - cbase
   local r = pack(pcall(f, ...))
+  cdepth = cbase + own
   if not r[1] then r[2] = error_value(r[2]) end
   if not r[1] and type(r[2]) == "table" and type(rawget(r[2], "err")) == "string" then
     r[2] = rawget(r[2], "err")
@@ -379,9 +479,16 @@ function S.xpcall(f, h, ...)
     if killed then return e end     -- hooks are off in here: never run user code
     return h(error_value(e))
   end
-  if xpcall_args then return xpcall(f, guarded, ...) end
-  local a = pack(...)
-  return xpcall(function() return f(unpack(a, 1, a.n)) end, guarded)
+  local own = cdepth - cbase
+  local r
+  if xpcall_args then
+    r = pack(xpcall(f, guarded, ...))
+  else
+    local a = pack(...)
+    r = pack(xpcall(function() return f(unpack(a, 1, a.n)) end, guarded))
+  end
+  cdepth = cbase + own
+  return unpack(r, 1, r.n)
 end
 
 local gc_allowed = {count = true, step = true, collect = true}
@@ -407,6 +514,7 @@ for _, name in ipairs({"insert", "remove", "sort"}) do
     tbl[name] = function(t, ...) check_writable(t, name); return real(t, ...) end
   end
 end
+tbl.sort = counted("table.sort", tbl.sort)
 if table.move then
   tbl.move = function(a1, f, e, t, a2)
     check_writable(a2 or a1, "move")
@@ -420,25 +528,57 @@ function co.create(f)
   sethook(c, hook, "", hook_count)    -- a coroutine has its own hook
   return c
 end
-function co.resume(c, ...)
+-- resume counted as a C re-entry; the depths of the resumer come back
+-- whatever the coroutine did (yielded, returned or died).
+local function resume(c, ...)
+  enter_c("coroutine.resume")
+  local depth, base = cdepth - 1, cbase
+  cbase = cdepth
   local r = pack(co_resume(c, ...))
+  cdepth, cbase = depth, base
+  kill_resumer()
+  return r
+end
+function co.resume(c, ...)
+  local r = resume(c, ...)
   if not r[1] then r[2] = error_value(r[2]) end
   return unpack(r, 1, r.n)
 end
 function co.wrap(f)
   local c = co.create(f)
   return function(...)
-    local r = pack(co_resume(c, ...))
+    local r = resume(c, ...)
     if not r[1] then error(r[2], 0) end
     return unpack(r, 2, r.n)
   end
 end
+if coroutine.close then
+  function co.close(c)
+    local ok, e = coroutine.close(c)
+    if ok then return ok end
+    return ok, error_value(e)
+  end
+end
 
-S.string = readonly(copy(string, {dump = true}), "string")
+local str = copy(string, {dump = true})
+str.gsub = counted("string.gsub", string.gsub)
+S.string = readonly(str, "string")
+dgetmetatable("").__index = str    -- ("x"):gsub(...) is the sandbox's gsub too
 S.table = readonly(tbl, "table")
 S.math = readonly(copy(math), "math")
 S.coroutine = readonly(co, "coroutine")
-S.os = readonly({time = os.time, clock = os.clock, date = os.date, getenv = os.getenv}, "os")
+-- os.getenv sees only the variables of lua-env-allow (B.allow_env): the
+-- daemon's environment may hold secrets (SAKERD_DB_PASSWORD=...).
+local real_getenv, env_allowed = os.getenv, {}
+local function getenv(name)
+  if type(name) ~= "string" and type(name) ~= "number" then
+    error("bad argument #1 to 'getenv' (string expected, got " .. type(name) .. ")", 2)
+  end
+  name = tostring(name)
+  if env_allowed[name] then return real_getenv(name) end
+  return nil
+end
+S.os = readonly({time = os.time, clock = os.clock, date = os.date, getenv = getenv}, "os")
 if utf8 then S.utf8 = readonly(copy(utf8), "utf8") end
 if bit32 then S.bit32 = readonly(copy(bit32), "bit32") end
 if bit then S.bit = readonly(copy(bit), "bit") end
@@ -627,6 +767,20 @@ function B.heap_bytes()
   return math.floor(collect("count") * 1024)
 end
 
+function B.allow_env(names)
+  env_allowed = {}
+  for _, n in ipairs(names) do env_allowed[n] = true end
+end
+
+-- The bounded pattern functions (lua_patterns) replace the sandbox's;
+-- returns the setter of their limit.
+function B.install_patterns(src)
+  local chunk = assert((loadstring or real_load)(src, SOURCE))
+  local F, set_max_steps = chunk(str.gsub)
+  for k, v in pairs(F) do str[k] = v end
+  return set_max_steps
+end
+
 -- After a failure that escaped run(): no hook, no kill left behind.
 function B.disarm() sethook(); killed = nil end
 
@@ -680,6 +834,9 @@ class LuaBridge:
         self.B = self.lua.execute(BOOTSTRAP, self._hook_check, self._print,
                                   HOOK_COUNT, lua_path.encode(), lua_cpath.encode(),
                                   self._unwrap_error, name=BRIDGE_SOURCE.encode())
+        self.B.allow_env(self.lua.table_from([n.encode() for n in config.lua_env_allow]))
+        self.result_limits = None
+        self._set_pattern_steps = self.B.install_patterns(PATTERNS_SOURCE.encode())
         self._run = self.B.run
         self._run_script = self.B.run_script
         self._run_plugin = self.B.run_plugin
@@ -716,11 +873,34 @@ class LuaBridge:
 
     def add_c_function(self, table, name, fn):
         """fn(*lua_args) -> value(s), or raises LuaRaise(value) as the Lua error."""
-        self.B.add_c_function(table.encode(), name.encode(), fn)
+        self.B.add_c_function(table.encode(), name.encode(), self.c_function_entry(name, fn))
+
+    def c_function_entry(self, name, fn):
+        """fn as Lua may call it: only LuaRaise ever leaves it, and none after a kill.
+
+        Any other exception (a bug, or `int(nan)` on a script's argument)
+        would reach Lua as a Python object: it becomes an error string.
+        """
+        def entry(*args):
+            if self.kill_reason and self.depth:
+                raise LuaRaise({"err": self.kill_reason})
+            try:
+                return fn(*args)
+            except LuaRaise:
+                raise
+            except Exception as e:
+                log(LL_WARNING, "%s raised %s", name, traceback.format_exc().rstrip())
+                raise LuaRaise("%s: internal error: %s" % (name, e)) from None
+        return entry
 
     def _unwrap_error(self, e):
-        """The Lua error value a C function's LuaRaise carries, else nil."""
-        return self.to_lua(e.value) if isinstance(e, LuaRaise) else None
+        """The Lua error value a C function's LuaRaise carries, else a string, never e."""
+        if isinstance(e, LuaRaise):
+            try:
+                return self.to_lua(e.value)
+            except (TypeError, ValueError):
+                pass
+        return ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")
 
     def set_constant(self, table, name, value):
         self.B.set_constant(table.encode(), name.encode(), value)
@@ -729,6 +909,9 @@ class LuaBridge:
         checker = ArgChecker(name, spec, self)
 
         def entry(*args):
+            if self.kill_reason and self.depth:
+                # A killed script stays killed: no saker.* call runs after the kill.
+                return False, self.to_lua({"err": self.kill_reason})
             try:
                 result = fn(*checker.convert(args))
                 if isinstance(result, tuple):
@@ -835,6 +1018,7 @@ class LuaBridge:
 
     def begin(self, kind, label, client):
         """Start the outermost call: its deadline, and a measure for the leak check."""
+        self.set_result_limits()
         self.started = time.monotonic()
         self.kind = kind
         self.label = label
@@ -860,6 +1044,15 @@ class LuaBridge:
         if outer:
             self.B.disarm()       # the failure escaped run(): no hook may stay behind
         return LuaResult(False, error=error)
+
+    def set_result_limits(self):
+        """What converting a result and matching a pattern may cost (live settings)."""
+        cfg = self.config
+        limits = (cfg.lua_max_memory or 2 ** 62, cfg.proto_max_bulk_len, cfg.lua_pattern_max_steps)
+        if limits != self.result_limits:
+            self.B.set_result_limits(limits[0], limits[1])
+            self._set_pattern_steps(limits[2])
+            self.result_limits = limits
 
     def count_failure(self, result):
         self.errors += 1

@@ -4,7 +4,7 @@ import os
 import socket
 import sys
 
-from . import __version__, config as configmod, log as logmod
+from . import __version__, config as configmod, log as logmod, safefile
 from .log import log, LL_NOTICE, LL_WARNING
 
 USAGE = """Usage: sakerd [/path/to/saker.conf] [options]
@@ -63,21 +63,56 @@ def _quote(s):
     return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
 
 
+WRITTEN_FILES = ("pidfile", "logfile", "unixsocket")
+
+
 def check_paths(config):
     """Problems with paths named in the config: "file:line: message" each."""
     problems = []
-    for name in ("pidfile", "logfile", "unixsocket"):
-        p = config.get(name)
-        if not p:
+    for name in WRITTEN_FILES:
+        if not config.get(name):
             continue
-        where = config.origin.get(name, config.config_file or "(defaults)")
-        d = os.path.dirname(os.path.abspath(config.resolve_path(p)))
-        if name == "unixsocket" and config.unixsocket_is_default and not os.path.exists(d):
-            continue    # created at start
+        d = os.path.dirname(os.path.abspath(config.written_path(name)))
+        if not os.path.isdir(d) and d == configmod.ROOT_DIRS[name]:
+            continue    # created at start (prepare_directories)
         if not os.path.isdir(d):
-            problems.append("%s: %s: directory %s does not exist" % (where, name, d))
+            problems.append("%s: %s: directory %s does not exist" % (_origin(config, name), name, d))
         elif not os.access(d, os.W_OK):
-            problems.append("%s: %s: directory %s is not writable" % (where, name, d))
+            problems.append("%s: %s: directory %s is not writable" % (_origin(config, name), name, d))
+    return problems + check_directories(config)
+
+
+def _origin(config, name):
+    return config.origin.get(name, config.config_file or "(defaults)")
+
+
+def check_directories(config):
+    """A file sakerd writes in a directory another user can change is refused (safefile)."""
+    problems = []
+    for name in WRITTEN_FILES:
+        if not config.get(name):
+            continue
+        d = os.path.dirname(os.path.abspath(config.written_path(name)))
+        while not os.path.isdir(d) and os.path.dirname(d) != d:
+            d = os.path.dirname(d)     # a directory to be created: its parent decides
+        problem = safefile.directory_problem(d)
+        if problem:
+            problems.append("%s: %s: refusing to write in an unsafe directory: %s" % (
+                _origin(config, name), name, problem))
+    return problems
+
+
+def prepare_directories(config):
+    """Create the root-owned default directories that relative paths need (as root)."""
+    problems = []
+    for name in WRITTEN_FILES:
+        if not config.get(name):
+            continue
+        d = os.path.dirname(config.written_path(name))
+        if d == configmod.ROOT_DIRS[name] and not os.path.isdir(d):
+            problem = safefile.ensure_private_directory(d)
+            if problem:
+                problems.append("%s: %s: %s" % (_origin(config, name), name, problem))
     return problems
 
 
@@ -86,12 +121,11 @@ def check_log_file(config):
     appending refuses the start (instead of logging nowhere)."""
     if not config.logfile:
         return []
-    path = config.resolve_path(config.logfile)
+    path = config.written_path("logfile")
     try:
-        open(path, "a").close()
+        os.close(safefile.open_append(path))
     except OSError as e:
-        where = config.origin.get("logfile", config.config_file or "(defaults)")
-        return ["%s: Can't open the log file %s: %s" % (where, path, e.strerror)]
+        return ["%s: Can't open the log file %s: %s" % (_origin(config, "logfile"), path, e.strerror)]
     return []
 
 
@@ -151,7 +185,8 @@ def main(argv=None):
         from .acl import check_config
         errors = check_config(config)
     if not errors:
-        errors = check_log_file(config)
+        errors = check_directories(config) or prepare_directories(config) or \
+            check_log_file(config)
     if errors:
         print("\n*** FATAL CONFIG FILE ERROR (sakerd %s) ***" % __version__, file=sys.stderr)
         for e in errors:
@@ -159,7 +194,7 @@ def main(argv=None):
         return 1
     if config.daemonize and config.supervised != "systemd":
         daemonize()
-    logmod.setup(config.resolve_path(config.logfile) if config.logfile else "", config.loglevel)
+    logmod.setup(config.written_path("logfile") if config.logfile else "", config.loglevel)
     return run(config, path)
 
 
@@ -176,7 +211,7 @@ def run(config, path):
     log(LL_NOTICE, "sakerd %s starting, pid=%d", __version__, server.pid)
     if config.pidfile:
         try:
-            server.pidfile = Pidfile(config.resolve_path(config.pidfile)).acquire()
+            server.pidfile = Pidfile(config.written_path("pidfile")).acquire()
         except PidfileError as e:
             log(LL_WARNING, "Can't start: %s", e)
             print("sakerd: %s" % e, file=sys.stderr)

@@ -19,6 +19,8 @@ import fcntl
 import os
 import time
 
+from . import safefile
+
 
 class PidfileError(Exception):
     pass
@@ -50,7 +52,8 @@ class Pidfile:
         """Lock and write the pidfile; raises PidfileError naming the holder."""
         pid = pid or os.getpid()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # Never through a symlink, never a file someone else can swap (safefile).
+            fd = safefile.open_for_lock(self.path, 0o644)
         except OSError as e:
             raise PidfileError("can't open pidfile %s: %s" % (self.path, e.strerror))
         try:

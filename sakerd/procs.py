@@ -51,6 +51,7 @@ import sys
 import time
 
 from . import ae
+from . import safefile
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
@@ -235,6 +236,10 @@ class SpawnError(Exception):
     pass
 
 
+class OwnOutputPath(str):
+    """A path that sakerd chose (not the caller): opened as safefile does."""
+
+
 def default_output_path(stem):
     """Where a child's output goes when the caller names no file.
 
@@ -244,12 +249,15 @@ def default_output_path(stem):
     cfg = server.config
     if not cfg.logfile:
         return os.devnull
-    logdir = os.path.dirname(os.path.abspath(cfg.resolve_path(cfg.logfile)))
-    return os.path.join(logdir, "%s.log" % stem)
+    logdir = os.path.dirname(os.path.abspath(cfg.written_path("logfile")))
+    return OwnOutputPath(os.path.join(logdir, "%s.log" % stem))
 
 
 def _open_output(path):
     try:
+        if isinstance(path, OwnOutputPath):
+            # Its name is predictable: a symlink planted there is refused, not followed.
+            return safefile.open_append(path)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise SpawnError("can't open %s: %s" % (path, e.strerror))

@@ -590,13 +590,7 @@ def listen_to_port():
                     addr, cfg.port, err)
             server.listeners.append((sock, networking.accept_tcp_handler))
     if cfg.unixsocket:
-        path = cfg.resolve_path(cfg.unixsocket)
-        if cfg.unixsocket_is_default and not os.path.isdir(os.path.dirname(path)):
-            try:
-                os.mkdir(os.path.dirname(path), 0o755)   # /run/sakerd, root's own
-            except OSError as e:
-                return "Failed opening Unix socket: mkdir %s: %s" % (
-                    os.path.dirname(path), e.strerror)
+        path = cfg.written_path("unixsocket")
         sock, err = anet.unix_server(path, cfg.unixsocketperm, cfg.tcp_backlog)
         if sock is None:
             return "Failed opening Unix socket: %s" % err
@@ -615,7 +609,7 @@ def close_listening_sockets(unlink_unix=True):
     server.listeners = []
     if unlink_unix and server.config.unixsocket:
         try:
-            os.unlink(server.config.resolve_path(server.config.unixsocket))
+            os.unlink(server.config.written_path("unixsocket"))
         except OSError:
             pass
 

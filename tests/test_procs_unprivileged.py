@@ -41,7 +41,7 @@ def unprivileged_launch():
 @pytest.fixture(scope="module")
 def nobody_daemon():
     base = tempfile.mkdtemp(prefix="sakerd-unpriv-")
-    os.chmod(base, 0o777)
+    os.chmod(base, 0o1777)   # sticky, as /tmp: sakerd refuses a directory others can rename in
     readonly = os.path.join(base, "readonly")
     os.mkdir(readonly)
     os.chmod(readonly, 0o555)

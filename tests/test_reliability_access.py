@@ -141,6 +141,9 @@ def test_pidfile_and_socket_are_not_world_writable_even_with_umask_0(make_daemon
     # must not stay writable: anyone could point our pidfile at another pid.
     pidfile.write_text("999999\n")
     os.chmod(pidfile, 0o666)
+    # The daemon's directory itself is made before umask 0: a world-writable
+    # one would be refused (tests/test_hardening_files.py).
+    (tmp_path / "d0").mkdir(mode=0o755)
     old = os.umask(0)
     try:
         d = make_daemon("pidfile %s\nunixsocket %s\n" % (pidfile, sock_path))
