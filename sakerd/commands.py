@@ -5,10 +5,11 @@ that many), flags, key positions, group. Each module keeps its commands
 next to their handlers; adding a command touches that list only.
 """
 
-from . import (cmd_server, db_commands, procs, pubsub, scripting, t_hash, t_list, t_string,
-               tasks)
+from . import (cmd_server, db_commands, functions, procs, pubsub, scripting, t_hash, t_list,
+               t_string, tasks)
 
-MODULES = (cmd_server, db_commands, t_string, t_hash, t_list, pubsub, procs, scripting, tasks)
+MODULES = (cmd_server, db_commands, t_string, t_hash, t_list, pubsub, procs, scripting, functions,
+           tasks)
 
 
 def populate(server):

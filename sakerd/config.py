@@ -212,6 +212,8 @@ DIRECTIVES = [
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
     Directive("lua-debug-checks", _bool, False),
+    # Redis Functions' libraries, kept across restarts (functions.py); "" = not kept.
+    Directive("functions-file", _string, "functions.lua.dump", mutable=False),
 ]
 
 BY_NAME = {d.name: d for d in DIRECTIVES}

@@ -828,6 +828,7 @@ class LuaBridge:
         self.busy_client = None
         self.client_protected = False
         self.scripts = {}             # sha -> script flags: the scripts EVALSHA can run
+        self.load_timeout = LOAD_TIMEOUT_MS
 
     # ---- building the saker and redis tables -------------------------------
 
@@ -929,8 +930,10 @@ class LuaBridge:
         return self.enter(self._run_script, (sha.encode(), len(keys)) + tuple(keys) + tuple(argv),
                           KIND_EVAL, sha, client, owner)
 
-    def load_library(self, fn):
-        """Run a library's main chunk (from compile_library) with the load API as globals."""
+    def load_library(self, fn, timeout_ms=LOAD_TIMEOUT_MS):
+        """Run a library's main chunk (from compile_library) with the load API as globals,
+        killed after timeout_ms (0: never)."""
+        self.load_timeout = timeout_ms
         return self.enter(self._run_library, (fn,), KIND_LOAD, "FUNCTION LOAD", None, None)
 
     def call_function(self, fn, name, keys, args, client=None, owner=None):
@@ -1037,7 +1040,7 @@ class LuaBridge:
         cfg = self.config
         if self.kind == KIND_LOAD:
             # As Redis's luaEngineLoadHook: no BUSY mode, a hard limit.
-            if elapsed > LOAD_TIMEOUT_MS:
+            if self.load_timeout and elapsed > self.load_timeout:
                 self.kill_reason = LOAD_TIMEOUT_ERR
                 return self.kill_reason.encode()
             return None

@@ -622,6 +622,15 @@ def _text(b):
     return b.decode("utf-8", "surrogateescape")
 
 
+class ScriptsMemory:
+    """used_memory_scripts_eval: the cached scripts' bodies and shas (lua_scripts_mem)."""
+    bytes = 0
+
+
+def scripts_memory():
+    return ScriptsMemory.bytes
+
+
 def create_script(body):
     """Redis's luaCreateFunction: (sha, None) or (None, the error reply text)."""
     bridge = server.lua
@@ -635,6 +644,7 @@ def create_script(body):
     if sha is None:
         return None, ("Error compiling script (new function): %s" % err).encode(
             "utf-8", "surrogateescape")
+    ScriptsMemory.bytes += len(body) + len(sha)
     return sha, None
 
 
@@ -723,6 +733,7 @@ def script_flush_command(c):
         c.add_reply_error("SCRIPT FLUSH only support SYNC|ASYNC option")
         return
     server.lua.flush_scripts()
+    ScriptsMemory.bytes = 0
     c.add_reply(b"+OK\r\n")
 
 

@@ -291,8 +291,10 @@ class Server:
         if c.flags & CLIENT_SCRIPT:
             return False    # the busy script's own calls
         cmd.rejected_calls += 1
+        # A function is killed with FUNCTION KILL; everything else with SCRIPT KILL.
+        killer = "FUNCTION" if self.lua is not None and self.lua.kind == "function" else "SCRIPT"
         c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
-                          "SCRIPT KILL or SHUTDOWN NOSAVE.")
+                          "%s KILL or SHUTDOWN NOSAVE." % killer)
         return True
 
     def _reject_unknown(self, c, argv):
