@@ -35,9 +35,10 @@ import time
 
 from .log import log, LL_NOTICE, LL_WARNING
 from .lua_bridge import LuaRaise, LOAD_TIMEOUT_MS, KIND_FUNCTION, KIND_EVAL
-from .resp import split_args, string2ll
+from .resp import split_args
 from .scripting import (BUSY_EVAL_ERR, SCRIPT_FLAGS, ScriptRun, error_text, feed_monitors,
-                        prepare_for_run, push_error, reply_result, run_is_read_only, script_kill)
+                        get_numkeys, prepare_for_run, push_error, reply_result, run_is_read_only,
+                        script_kill)
 from .server import (Command, server, CMD_ALLOW_BUSY, CMD_LOADING, CMD_NOSCRIPT, CMD_READONLY,
                      CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE)
 from .util import string_match
@@ -312,15 +313,8 @@ def fcall_generic(c, ro):
     if fi is None:
         c.add_reply_error("Function not found")
         return
-    numkeys = string2ll(argv[2])
+    numkeys = get_numkeys(c, "Bad number of keys provided")
     if numkeys is None:
-        c.add_reply_error("Bad number of keys provided")
-        return
-    if numkeys > len(argv) - 3:
-        c.add_reply_error("Number of keys can't be greater than number of args")
-        return
-    if numkeys < 0:
-        c.add_reply_error("Number of keys can't be negative")
         return
     if not prepare_for_run(c, fi.flags, ro):
         return

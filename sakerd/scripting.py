@@ -656,17 +656,25 @@ def feed_monitors(c):
         monitor_feed(c, c.argv)
 
 
-def eval_generic(c, evalsha, ro=False):
+def get_numkeys(c, not_a_number):
+    """argv[2] of EVAL or FCALL as a number of keys, or None after replying the error."""
     argv = c.argv
     numkeys = string2ll(argv[2])
     if numkeys is None:
-        c.add_reply_error("value is not an integer or out of range")
-        return
-    if numkeys > len(argv) - 3:
+        c.add_reply_error(not_a_number)
+    elif numkeys > len(argv) - 3:
         c.add_reply_error("Number of keys can't be greater than number of args")
-        return
-    if numkeys < 0:
+    elif numkeys < 0:
         c.add_reply_error("Number of keys can't be negative")
+    else:
+        return numkeys
+    return None
+
+
+def eval_generic(c, evalsha, ro=False):
+    argv = c.argv
+    numkeys = get_numkeys(c, "value is not an integer or out of range")
+    if numkeys is None:
         return
     bridge = server.lua
     if evalsha:

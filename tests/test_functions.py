@@ -9,7 +9,6 @@ cannot break, a corrupt file that refuses the start.
 
 import hashlib
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -338,6 +337,29 @@ def test_a_function_that_wrote_is_unkillable(busy_pair):
         other.send(b"SHUTDOWN NOSAVE\r\n")
         assert other.is_closed()
         assert runner.is_closed()
+
+
+def test_functions_obey_lua_max_memory_and_the_server_goes_on(make_daemon):
+    d = make_daemon("lua-max-memory 16mb\n")
+    r = d.client()
+    r.function_load(lib("redis.register_function('bomb', function()\n"
+                        "  local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(100000) .. i end end)"))
+    with pytest.raises(redis.ResponseError) as e:
+        r.fcall("bomb", 0)
+    assert str(e.value).startswith("not enough memory (lua-max-memory reached)")
+    assert r.ping()
+
+
+def test_monitor_shows_fcall_before_the_commands_it_runs(saker):
+    r = saker.client()
+    r.function_load(LIB_W, replace=True)
+    m = saker.raw()
+    m.send(b"MONITOR\r\n")
+    assert m.read_line() == b"+OK"
+    r.fcall("setit", 1, "mk", "mv")
+    first, second = m.read_line(), m.read_line()
+    assert first.endswith(b'"FCALL" "setit" "1" "mk" "mv"')
+    assert second.endswith(b'[0 lua] "set" "mk" "mv"')
 
 
 # ---- DUMP and RESTORE ------------------------------------------------------------------------
