@@ -104,7 +104,9 @@ PARITY = {
                         ("FUNCTION", "LOAD", "#!lua name=\n"),
                         ("FUNCTION", "LOAD", "#!LUA NAME=ok\nredis.register_function('x', "
                          "function() return 1 end)"),
-                        ("FUNCTION", "LOAD", "#!lua name=q\nlocal x =")],
+                        ("FUNCTION", "LOAD", "#!lua name=q\nlocal x ="),
+                        ("FUNCTION", "LOAD"), ("FUNCTION", "LOAD", "REPLACE"),
+                        ("FCALL", "f"), ("FCALL_RO",)],
     "register_function errors": [("FUNCTION", "LOAD", lib(body)) for body in (
         "redis.register_function('f')",
         "redis.register_function('f', 1)",
