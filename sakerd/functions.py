@@ -26,6 +26,7 @@ the old file or the new one, whole.
 """
 
 import hashlib
+import math
 import os
 import re
 import stat
@@ -205,9 +206,13 @@ def _lua_string(v):
     """lua_isstring + lua_tostring: a string, or a number's text; else None."""
     if isinstance(v, bytes):
         return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return b"%d" % v if isinstance(v, int) or v == int(v) and abs(v) < 1e15 else b"%.14g" % v
-    return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if isinstance(v, int) or v == v and abs(v) < 1e15 and v == int(v):
+        return b"%d" % v             # Lua 5.1's "%.14g" of an integral value
+    if v != v:                       # glibc's printf shows a NaN's sign
+        return b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
+    return b"%.14g" % v
 
 
 def _lua_type(v):

@@ -124,13 +124,17 @@ PARITY = {
         "redis.register_function('', function() end)",
         "redis.register_function('f', function() end) redis.register_function('f', function() end)",
         "redis.register_function(1, 2, 3)",
+        "redis.register_function(0/0, function() end)",
+        "redis.register_function(1.5, function() end)",
         "redis.register_function()",
         "local x = 1",
     )],
     "numbers as names": [("FUNCTION", "LOAD", lib(
         "redis.register_function(7, function() return 1 end)\n"
         "redis.register_function{function_name=8, callback=function() return 2 end,"
-        " description=9}")), ("FCALL", "7", "0"), ("FCALL", "8", "0")],
+        " description=9}\n"
+        "redis.register_function(-(0/0), function() return 3 end)")),
+        ("FCALL", "7", "0"), ("FCALL", "8", "0"), ("FCALL", "nan", "0")],
     "load-time globals": [("FUNCTION", "LOAD", lib(body)) for body in (
         "redis.call('set', 'x', 1)",
         "local s = string.format('x')",
@@ -544,6 +548,24 @@ def test_functions_file_directive_and_empty_disables_it(make_daemon):
     e = make_daemon('functions-file ""\n')
     e.client().function_load(LIB)
     assert not os.path.exists(os.path.join(e.dir, "functions.lua.dump"))
+
+
+def test_a_file_that_cannot_be_saved_fails_the_command_and_changes_nothing(make_daemon):
+    d = make_daemon("functions-file shared/fns.dump\n")
+    shared = os.path.join(d.dir, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o770)
+    r = d.client()
+    with pytest.raises(redis.ResponseError) as e:
+        r.function_load(LIB)
+    assert str(e.value) == "Error saving the functions-file: directory %s is writable by " \
+        "other users (mode 770)" % shared
+    assert r.function_list() == [] and os.listdir(shared) == []
+    with pytest.raises(redis.ResponseError):
+        r.fcall("echo", 0)
+    os.chmod(shared, 0o700)
+    assert r.function_load(LIB) == b"mylib"
+    assert r.fcall("echo", 0) == [[], []]
 
 
 def run_sakerd(*args):
