@@ -588,9 +588,11 @@ local function refuse_write() error(READONLY, 2) end
 -- The read-only proxy over `fields`, and its metatable (kept private).
 local function readonly_globals(fields)
   setmetatable(fields, {__index = nonexistent, __metatable = false})
+  local g = {}
+  -- pairs(_G) walks the fields, never hands them out (they would be writable).
   local mt = {__index = fields, __newindex = refuse_write, __metatable = false,
-              __pairs = function() return next, fields, nil end}
-  local g = setmetatable({}, mt)
+              __pairs = function() return function(_, k) return next(fields, k) end, g, nil end}
+  setmetatable(g, mt)
   redis_globals[g] = fields
   return g, mt
 end

@@ -193,6 +193,10 @@ PARITY = {
         "return _G.y", "return rawget(_G, 'y')", "return type(rawget(_G, 'KEYS'))",
         "return _G[1]", "local t = {} t.x = 1 return t.x", "KEYS = 1",
         "return loadstring('return secret')()", "redis = nil")],
+    "eval globals stay read-only through pairs": [
+        ("EVAL", "local f, s = pairs(_G) if type(s) == 'table' then pcall(rawset, s, 'leak', 1) "
+                 "end return 1", "0"),
+        ("EVAL", "return leak", "0")],
     "eval shebang flags": [("EVAL", script, "0") for script in (
         "#!lua flags=no-writes\nreturn redis.call('set', 'x', 1)",
         "#!lua flags=no-writes\nreturn redis.call('get', 'x')",

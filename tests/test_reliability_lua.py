@@ -100,6 +100,9 @@ CATALOGUE = [
     ("setmetatable on _G", "setmetatable(_G, {__index = function() return 'x' end})",
      (ERR, b"Attempt to modify a readonly table script: ")),
     ("getmetatable(_G) hides the sandbox", "return tostring(getmetatable(_G))", b"false"),
+    ("pairs(_G) hands out no writable table",
+     "local f, s = pairs(_G); pcall(rawset, s, 'leak', 1); return tostring(rawget(_G, 'leak'))",
+     b"nil"),
     # Finalizers run with hooks off: a looping __gc could never be killed.
     ("__gc finalizer", "setmetatable({}, {__gc = function() while true do end end})",
      (ERR, b"bad argument #2 to 'setmetatable' (__gc metamethods are not allowed)")),
