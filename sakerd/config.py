@@ -287,6 +287,8 @@ DIRECTIVES = [
     Directive("log-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
     Directive("event-stream", _string, "saker:events"),
     Directive("event-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
+    # Redis Functions' libraries, kept across restarts (functions.py); "" = not kept.
+    Directive("functions-file", _string, "functions.lua.dump", mutable=False),
 ]
 
 # CONFIG SET may change these only with `enable-protected-configs yes` (or

@@ -14,10 +14,12 @@ def init_extensions(server):
     # Keep this last: the bridge builds the saker table from every saker.*
     # function registered so far, then loads the plugins that use them.
     from .tasks import init_lua
-    return init_lua(server)
+    from . import functions
+    return init_lua(server) or functions.init(server)
 
 
 def check_config_extensions(config):
     """--test-config checks of the subsystems: a list of problems."""
     from .tasks import check_plugins
-    return check_plugins(config)
+    from .functions import check_config
+    return check_plugins(config) + check_config(config)

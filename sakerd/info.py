@@ -95,12 +95,37 @@ def section_memory():
         ("used_memory_peak", server.stat_peak_memory),
         ("used_memory_peak_human", bytes_to_human(server.stat_peak_memory)),
         ("used_memory_lua", lua),
+        ("used_memory_vm_eval", lua),
         ("used_memory_lua_human", bytes_to_human(lua)),
+    ] + scripts_memory(lua) + [
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "pymalloc"),
         ("allocator_trims", server.heap.trims),
+    ]
+
+
+def scripts_memory(lua):
+    """Redis 7's scripts and functions fields of INFO memory, in its order.
+
+    sakerd runs EVAL scripts and functions in one Lua VM: its heap counts
+    once, as used_memory_vm_eval; used_memory_vm_functions is 0.
+    """
+    from . import functions, scripting
+    scripts = scripting.scripts_memory()
+    fn = functions.functions_memory()
+    return [
+        ("used_memory_scripts_eval", scripts),
+        ("number_of_cached_scripts", len(server.lua.scripts) if server.lua is not None else 0),
+        ("number_of_functions", functions.number_of_functions()),
+        ("number_of_libraries", functions.number_of_libraries()),
+        ("used_memory_vm_functions", 0),
+        ("used_memory_vm_total", lua),
+        ("used_memory_vm_total_human", bytes_to_human(lua)),
+        ("used_memory_functions", fn),
+        ("used_memory_scripts", scripts + fn),
+        ("used_memory_scripts_human", bytes_to_human(scripts + fn)),
     ]
 
 

@@ -115,6 +115,11 @@ GC_PERIOD = 50             # calls between two incremental GC steps (LUA_GC_CYCL
 GC_STEP_KB = 50
 MAX_CONVERT_DEPTH = 64     # nesting of tables converted between Lua and Python
 KIND_EVAL, KIND_TASK, KIND_COMMAND, KIND_PLUGIN = "eval", "task", "command", "plugin"
+KIND_FUNCTION, KIND_LOAD = "function", "function load"
+# Redis's scripts: they go BUSY after lua-time-limit instead of being timed out.
+SCRIPT_KINDS = (KIND_EVAL, KIND_FUNCTION)
+LOAD_TIMEOUT_MS = 500      # FUNCTION LOAD's limit for a library's main chunk (LOAD_TIMEOUT_MS)
+LOAD_TIMEOUT_ERR = "ERR FUNCTION LOAD timeout"
 
 KILLED_BY_USER = "ERR Script killed by user with SCRIPT KILL..."
 KILLED_BY_SHUTDOWN = "ERR Script killed: the server is shutting down"
@@ -407,6 +412,10 @@ end
 -- ---- the sandbox ------------------------------------------------------------
 
 local readonly_tables = setmetatable({}, {__mode = "k"})
+-- The global tables of EVAL scripts and functions (Redis 7's read-only _G):
+-- proxy -> the table of its fields.
+local redis_globals = setmetatable({}, {__mode = "k"})
+local READONLY = "Attempt to modify a readonly table"
 
 local function readonly(t, name)
   local proxy = {}
@@ -448,6 +457,7 @@ end
 -- table for finalization only if its metatable has __gc (a raw field) when
 -- setmetatable is called, so refusing such metatables closes the door.
 function S.setmetatable(t, mt)
+  if redis_globals[t] then error(READONLY, 0) end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("bad argument #2 to 'setmetatable' (__gc metamethods are not allowed)", 2)
   end
@@ -458,6 +468,7 @@ function S.setmetatable(t, mt)
 end
 
 function S.rawset(t, k, v)
+  if redis_globals[t] then error(READONLY, 0) end
   check_writable(t, "rawset")
   return rawset(t, k, v)
 end
@@ -668,11 +679,10 @@ end
 
 local env_mt = {__index = S, __metatable = false}
 
-local function new_env()
-  local env = setmetatable({}, env_mt)
-  env._G = env
-  env.require = make_require(env)
-  env.load = function(chunk, chunkname, mode, e)
+-- require, load and loadstring of an environment: chunks they compile see `env`.
+local function add_loaders(fields, env)
+  fields.require = make_require(env)
+  local function env_load(chunk, chunkname, mode, e)
     if type(chunk) == "function" then
       local err
       chunk, err = read_chunk(chunk)
@@ -683,34 +693,150 @@ local function new_env()
     end
     return compile(chunk, chunkname or chunk, e or env)
   end
+  fields.load = env_load
   if setfenv then
-    env.loadstring = function(s, chunkname) return env.load(s, chunkname) end
+    fields.loadstring = function(s, chunkname) return env_load(s, chunkname) end
   end
+end
+
+local function new_env()
+  local env = setmetatable({}, env_mt)
+  env._G = env
+  add_loaders(env, env)
   return env
+end
+
+-- ---- Redis 7's read-only globals: EVAL scripts and functions -----------------
+--
+-- A plugin owns its environment; a script written for Redis expects Redis 7's
+-- instead: one global table, read-only, where reading a name it lacks is an
+-- error. Standard Lua has no read-only tables, so the global table is an
+-- empty proxy: reads go through __index to `fields` (whose own __index
+-- raises for a missing name), and every store into the proxy hits
+-- __newindex. The error texts are redis-server 7.0.15's (script_lua.c and
+-- its patched Lua); level 2 names the script's line, as luaL_error does.
+
+local function nonexistent(_, k)
+  if type(k) ~= "string" and type(k) ~= "number" then
+    error("Second argument to luaProtectedTableError must be a string or number", 2)
+  end
+  error("Script attempted to access nonexistent global variable '" .. k .. "'", 2)
+end
+
+local function refuse_write() error(READONLY, 2) end
+
+-- The read-only proxy over `fields`, and its metatable (kept private).
+local function readonly_globals(fields)
+  setmetatable(fields, {__index = nonexistent, __metatable = false})
+  local g = {}
+  -- pairs(_G) walks the fields, never hands them out (they would be writable).
+  local mt = {__index = fields, __newindex = refuse_write, __metatable = false,
+              __pairs = function() return function(_, k) return next(fields, k) end, g, nil end}
+  setmetatable(g, mt)
+  redis_globals[g] = fields
+  return g, mt
+end
+
+-- rawget(_G, name) reads the fields behind the proxy, as on Redis's real table.
+local function globals_rawget(...)
+  local t, k = ...
+  local n = select("#", ...)
+  if type(t) ~= "table" then
+    error("bad argument #1 to 'rawget' (table expected, got " ..
+          (n < 1 and "no value" or type(t)) .. ")", 2)
+  end
+  if n < 2 then error("bad argument #2 to 'rawget' (value expected)", 2) end
+  return (rawget(redis_globals[t] or t, k))
+end
+
+-- The sandbox as globals of a read-only table of its own.
+local function sandbox_globals()
+  local fields = copy(S)
+  local g, mt = readonly_globals(fields)
+  fields._G = g
+  fields.rawget = globals_rawget
+  add_loaders(fields, g)
+  return g, mt, fields
+end
+
+-- Built at first use: by then every sandbox function is in S.
+local eval_g, eval_fields
+local function eval_globals()
+  if not eval_g then
+    local _
+    eval_g, _, eval_fields = sandbox_globals()
+  end
+  return eval_g
+end
+
+-- Functions (Redis's function_lua.c): every library compiles into one
+-- environment. While FUNCTION LOAD runs a library's main chunk its globals
+-- are the load API only (redis.register_function, redis.log and the
+-- constants); afterwards, when its functions run, the sandbox.
+local fn_g, fn_mt, fn_fields, load_api
+local load_redis_fields = {}
+local LOAD_API_COPIED = {"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
+                         "REDIS_VERSION", "REDIS_VERSION_NUM"}
+
+local function function_globals()
+  if not fn_g then
+    fn_g, fn_mt, fn_fields = sandbox_globals()
+    for _, k in ipairs(LOAD_API_COPIED) do load_redis_fields[k] = redis_t[k] end
+    load_api = setmetatable({redis = (readonly_globals(load_redis_fields))},
+                            {__index = nonexistent, __metatable = false})
+  end
+  return fn_g
 end
 
 -- ---- entry points for Python ----------------------------------------------------
 
-local scripts = {}      -- sha -> {function, environment}
+local scripts = {}      -- sha -> the compiled script
 
 function B.compile_script(sha, body)
-  local env = new_env()
-  local fn, err = compile(body, "@user_script", env)
+  local fn, err = compile(body, "@user_script", eval_globals())
   if not fn then return false, err end
-  scripts[sha] = {fn, env}
+  scripts[sha] = fn
   return true
 end
 
 function B.run_script(armed, sha, numkeys, ...)
-  local s = scripts[sha]
+  local fn = scripts[sha]
   local a = pack(...)
   local keys, argv = {}, {}
   for i = 1, numkeys do keys[i] = a[i] end
   for i = numkeys + 1, a.n do argv[i - numkeys] = a[i] end
-  s[2].KEYS = keys
-  s[2].ARGV = argv
-  return B.run(armed, s[1])
+  -- On EVAL, KEYS and ARGV are globals (luaCallFunction).
+  eval_fields.KEYS = keys
+  eval_fields.ARGV = argv
+  return B.run(armed, fn)
 end
+
+-- A library's main chunk, compiled in the functions' environment; or false, err.
+function B.compile_library(code)
+  local fn, err = compile(code, "@user_function", function_globals())
+  if not fn then return false, err end
+  return fn
+end
+
+-- Run a library's main chunk with the load API as its globals.
+function B.run_library(armed, fn)
+  fn_mt.__index = load_api
+  local r = pack(B.run(armed, fn))
+  fn_mt.__index = fn_fields
+  return unpack(r, 1, r.n)
+end
+
+-- Call a registered function with its keys and arguments (two tables).
+function B.run_function(armed, fn, nkeys, ...)
+  local a = pack(...)
+  local keys, args = {}, {}
+  for i = 1, nkeys do keys[i] = a[i] end
+  for i = nkeys + 1, a.n do args[i - nkeys] = a[i] end
+  return B.run(armed, fn, keys, args)
+end
+
+-- redis.<name> of the load API (redis.register_function).
+function B.add_load_function(name, py) load_redis_fields[name] = as_function(py) end
 
 function B.flush_scripts() scripts = {} end
 
@@ -840,6 +966,8 @@ class LuaBridge:
         self._run = self.B.run
         self._run_script = self.B.run_script
         self._run_plugin = self.B.run_plugin
+        self._run_library = self.B.run_library
+        self._run_function = self.B.run_function
         self._registry_size = self.B.registry_size
         self._heap_bytes = self.B.heap_bytes
         self.calls = 0
@@ -858,7 +986,8 @@ class LuaBridge:
         self.busy = False
         self.busy_client = None
         self.client_protected = False
-        self.scripts = {}             # sha -> True: the scripts EVALSHA can run
+        self.scripts = {}             # sha -> script flags: the scripts EVALSHA can run
+        self.load_timeout = LOAD_TIMEOUT_MS
 
     # ---- building the saker and redis tables -------------------------------
 
@@ -986,6 +1115,17 @@ class LuaBridge:
         return self.enter(self._run_script, (sha.encode(), len(keys)) + tuple(keys) + tuple(argv),
                           KIND_EVAL, sha, client, owner)
 
+    def load_library(self, fn, timeout_ms=LOAD_TIMEOUT_MS):
+        """Run a library's main chunk (from compile_library) with the load API as globals,
+        killed after timeout_ms (0: never)."""
+        self.load_timeout = timeout_ms
+        return self.enter(self._run_library, (fn,), KIND_LOAD, "FUNCTION LOAD", None, None)
+
+    def call_function(self, fn, name, keys, args, client=None, owner=None):
+        """FCALL: call a registered function with its keys and arguments."""
+        return self.enter(self._run_function, (fn, len(keys)) + tuple(keys) + tuple(args),
+                          KIND_FUNCTION, name, client, owner)
+
     def load_plugin(self, source, chunkname, label, owner=None):
         return self.enter(self._run_plugin, (source, chunkname.encode()), KIND_PLUGIN, label,
                           None, owner)
@@ -1093,7 +1233,14 @@ class LuaBridge:
             return self.kill_reason.encode()
         elapsed = (time.monotonic() - self.started) * 1000
         cfg = self.config
-        if self.kind != KIND_EVAL and cfg.lua_task_timeout and elapsed > cfg.lua_task_timeout:
+        if self.kind == KIND_LOAD:
+            # As Redis's luaEngineLoadHook: no BUSY mode, a hard limit.
+            if self.load_timeout and elapsed > self.load_timeout:
+                self.kill_reason = LOAD_TIMEOUT_ERR
+                return self.kill_reason.encode()
+            return None
+        if self.kind not in SCRIPT_KINDS and cfg.lua_task_timeout and \
+                elapsed > cfg.lua_task_timeout:
             self.timeouts += 1
             self.kill_reason = "ERR %s '%s' timed out after %d ms (lua-task-timeout)" % (
                 self.kind, self.label, cfg.lua_task_timeout)
@@ -1113,8 +1260,9 @@ class LuaBridge:
     def enter_busy(self, elapsed):
         from .ae import AE_READABLE
         log(LL_WARNING, "Slow script detected: still in execution after %d milliseconds. "
-            "You can try killing the script using the SCRIPT KILL command. "
-            "Script name is: %s.", elapsed, self.label)
+            "You can try killing the script using the %s command. "
+            "Script name is: %s.", elapsed,
+            "FUNCTION KILL" if self.kind == KIND_FUNCTION else "SCRIPT KILL", self.label)
         self.busy = True
         server.script_busy = True
         c = self.busy_client
@@ -1196,19 +1344,36 @@ class LuaBridge:
 
     # ---- scripts cache -----------------------------------------------------------
 
-    def compile_script(self, body):
-        """(sha, None) or (None, compile error message)."""
+    def compile_script(self, body, skip=0, flags=0):
+        """(sha, None) or (None, compile error message).
+
+        The sha is the whole body's; the code compiled starts at `skip`
+        (after a shebang line, whose line feed stays for the line numbers).
+        """
         sha = hashlib.sha1(body).hexdigest()
         if sha in self.scripts:
             return sha, None
         self.calls += 1
-        r = self.B.compile_script(sha.encode(), body)
+        r = self.B.compile_script(sha.encode(), body[skip:] if skip else body)
         ok, err = r if isinstance(r, tuple) else (r, None)
         if not ok:
             self.errors += 1
             return None, err.decode("utf-8", "replace")
-        self.scripts[sha] = True
+        self.scripts[sha] = flags
         return sha, None
+
+    def compile_library(self, code):
+        """(the library's main chunk, None) or (None, compile error message)."""
+        self.calls += 1
+        r = self.B.compile_library(code)
+        if isinstance(r, tuple):
+            self.errors += 1
+            return None, r[1].decode("utf-8", "replace")
+        return r, None
+
+    def add_load_function(self, name, fn):
+        """redis.<name> while FUNCTION LOAD runs a library (a C function, as add_c_function)."""
+        self.B.add_load_function(name.encode(), fn)
 
     def flush_scripts(self):
         self.B.flush_scripts()

@@ -30,18 +30,42 @@ import hashlib
 import socket
 import time
 
-from .lua_bridge import ArgError, LuaRaise, saker_api, _number_text
+from .lua_bridge import ArgError, LuaRaise, saker_api, _number_text, KIND_EVAL, KIND_FUNCTION
 from .log import log_from, LEVEL_BY_NAME, LL_DEBUG, LL_WARNING
 from .acl import SERVER_USER, script_denied_error
 from .networking import CLIENT_DENY_BLOCKING, CLIENT_SCRIPT, create_fake_client
-from .resp import string2ll
-from .server import Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT
+from .resp import split_args, string2ll
+from .server import (Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT, CMD_READONLY,
+                     CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE)
 from . import info
 from .util import bytes_to_human
 
 LLONG_MIN = -2 ** 63
 NOSCRIPT_ERR = "-NOSCRIPT No matching script. Please use EVAL."
 NOTBUSY_ERR = "-NOTBUSY No scripts in execution right now."
+UNKILLABLE_ERR = ("-UNKILLABLE Sorry the script already executed write commands against the "
+                  "dataset. You can either wait the script termination or kill the server in a "
+                  "hard way using the SHUTDOWN NOSAVE command.")
+BUSY_EVAL_ERR = ("-BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                 "SHUTDOWN NOSAVE.")
+BUSY_FUNCTION_ERR = ("-BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                     "SHUTDOWN NOSAVE.")
+RO_SCRIPT_ERR = b"-ERR Write commands are not allowed from read-only scripts.\r\n"
+RO_COMMAND_ERR = "Can not execute a script with write flag using *_ro command."
+
+# Script flags (Redis's script.h), from a `#!lua flags=...` shebang or
+# redis.register_function's flags; EVAL_COMPAT_MODE marks a script without shebang.
+SCRIPT_FLAG_NO_WRITES = 1 << 0
+SCRIPT_FLAG_ALLOW_OOM = 1 << 1
+SCRIPT_FLAG_ALLOW_STALE = 1 << 2
+SCRIPT_FLAG_NO_CLUSTER = 1 << 3
+SCRIPT_FLAG_EVAL_COMPAT_MODE = 1 << 4
+SCRIPT_FLAG_ALLOW_CROSS_SLOT = 1 << 5
+SCRIPT_FLAGS = (("no-writes", SCRIPT_FLAG_NO_WRITES), ("allow-oom", SCRIPT_FLAG_ALLOW_OOM),
+                ("allow-stale", SCRIPT_FLAG_ALLOW_STALE), ("no-cluster", SCRIPT_FLAG_NO_CLUSTER),
+                ("allow-cross-slot-keys", SCRIPT_FLAG_ALLOW_CROSS_SLOT))
+# Commands Redis flags may_replicate: a read-only script may not call them either.
+_MAY_REPLICATE = {b"publish", b"spublish", b"pfcount"}
 MAX_REPLY_DEPTH = 64
 REDIS_VERSION = "7.0.15"
 REDIS_VERSION_NUM = 0x07000f
@@ -284,6 +308,13 @@ def execute_from_lua(argv, resp=2):
         if err is not None:
             cmd.rejected_calls += 1
             return b"-ERR %s\r\n" % err.encode()
+    if cmd.flags & CMD_WRITE or ScriptRun.read_only:
+        if ScriptRun.read_only and (cmd.flags & CMD_WRITE or argv[0].lower() in _MAY_REPLICATE):
+            cmd.rejected_calls += 1
+            server.count_error_reply("ERR")
+            return RO_SCRIPT_ERR
+        if cmd.flags & CMD_WRITE:
+            ScriptRun.write_dirty = True   # from now on, SCRIPT/FUNCTION KILL refuse
     c = _fake_clients.pop() if _fake_clients else create_fake_client()
     try:
         c.flags = CLIENT_SCRIPT | CLIENT_DENY_BLOCKING
@@ -332,8 +363,66 @@ def call_from_lua(argv, raise_error, resp=2):
 # are installed with add_c_function, so they are C functions to Lua.
 
 class ScriptRun:
-    """The protocol redis.call speaks in the running EVAL (None: no EVAL)."""
+    """The running EVAL or FCALL (Redis's scriptRunCtx).
+
+    resp: the protocol redis.call speaks (None: no script runs); read_only:
+    write commands are refused (a no-writes script, *_RO); write_dirty: it
+    has written, so it can no longer be killed.
+    """
     resp = None
+    read_only = False
+    write_dirty = False
+
+    @classmethod
+    def start(cls, read_only):
+        saved = (cls.resp, cls.read_only, cls.write_dirty)
+        cls.resp, cls.read_only, cls.write_dirty = 2, read_only, False  # each run starts in RESP2
+        return saved
+
+    @classmethod
+    def restore(cls, saved):
+        cls.resp, cls.read_only, cls.write_dirty = saved
+
+
+def prepare_for_run(c, script_flags, ro):
+    """Redis's scriptPrepareForRun checks: True, or False after replying the error.
+
+    sakerd has no replicas, cluster nor maxmemory: of its checks only the
+    write flag against *_RO commands applies.
+    """
+    if not script_flags & (SCRIPT_FLAG_EVAL_COMPAT_MODE | SCRIPT_FLAG_NO_WRITES) and ro:
+        c.add_reply_error(RO_COMMAND_ERR)
+        return False
+    return True
+
+
+def run_is_read_only(script_flags, ro):
+    return ro or (not script_flags & SCRIPT_FLAG_EVAL_COMPAT_MODE and
+                  bool(script_flags & SCRIPT_FLAG_NO_WRITES))
+
+
+def script_kill(c, is_eval):
+    """SCRIPT KILL (is_eval) and FUNCTION KILL: Redis's scriptKill.
+
+    SCRIPT KILL also stops sakerd's tasks and plugin commands; FUNCTION
+    KILL stops functions only.
+    """
+    bridge = server.lua
+    if bridge.depth == 0:
+        c.add_reply_error(NOTBUSY_ERR)
+        return
+    kind = bridge.kind
+    if kind in (KIND_EVAL, KIND_FUNCTION) and ScriptRun.write_dirty:
+        c.add_reply_error(UNKILLABLE_ERR)
+        return
+    if is_eval and kind == KIND_FUNCTION:
+        c.add_reply_error(BUSY_FUNCTION_ERR)
+        return
+    if not is_eval and kind != KIND_FUNCTION:
+        c.add_reply_error(BUSY_EVAL_ERR)
+        return
+    bridge.kill()
+    c.add_reply(b"+OK\r\n")
 
 
 def _redis_raise(text):
@@ -503,17 +592,99 @@ def _eval_owner():
     return server.tasks.eval_owner if server.tasks is not None else None
 
 
-def eval_generic(c, evalsha):
+def extract_shebang_flags(body):
+    """Redis's evalExtractShebangFlags: (flags, shebang length, None) or (.., error)."""
+    if not body.startswith(b"#!"):
+        return SCRIPT_FLAG_EVAL_COMPAT_MODE, 0, None
+    end = body.find(b"\n")
+    if end == -1:
+        return 0, 0, "Invalid script shebang"
+    parts = split_args(body[:end])
+    if not parts:
+        return 0, 0, "Invalid engine in script shebang"
+    if parts[0] != b"#!lua":
+        return 0, 0, "Unexpected engine in script shebang: %s" % _text(parts[0])
+    flags = 0
+    for part in parts[1:]:
+        if not part.startswith(b"flags="):
+            return 0, 0, "Unknown lua shebang option: %s" % _text(part)
+        flags, err = parse_flag_list(part[6:], flags)
+        if err:
+            return 0, 0, err
+    return flags, end, None
+
+
+def parse_flag_list(text, flags):
+    """"no-writes,allow-oom" (case-sensitive, as Redis's strcmp) -> flags, or an error."""
+    if not text:
+        return flags, None
+    for name in text.split(b","):
+        for fname, bit in SCRIPT_FLAGS:
+            if name == fname.encode():
+                flags |= bit
+                break
+        else:
+            return flags, "Unexpected flag in script shebang: %s" % _text(name)
+    return flags, None
+
+
+def _text(b):
+    return b.decode("utf-8", "surrogateescape")
+
+
+class ScriptsMemory:
+    """used_memory_scripts_eval: the cached scripts' bodies and shas (lua_scripts_mem)."""
+    bytes = 0
+
+
+def scripts_memory():
+    return ScriptsMemory.bytes
+
+
+def create_script(body):
+    """Redis's luaCreateFunction: (sha, None) or (None, the error reply text)."""
+    bridge = server.lua
+    sha = hashlib.sha1(body).hexdigest()
+    if sha in bridge.scripts:
+        return sha, None
+    flags, skip, err = extract_shebang_flags(body)
+    if err:
+        return None, err.encode("utf-8", "surrogateescape")
+    sha, err = bridge.compile_script(body, skip, flags)
+    if sha is None:
+        return None, ("Error compiling script (new function): %s" % err).encode(
+            "utf-8", "surrogateescape")
+    ScriptsMemory.bytes += len(body) + len(sha)
+    return sha, None
+
+
+def feed_monitors(c):
+    """EVAL and FCALL are skip_monitor: fed here, before the commands they run
+    (Redis's evalCommand), so MONITOR shows the script first."""
+    if server.monitors:
+        from .networking import monitor_feed
+        monitor_feed(c, c.argv)
+
+
+def get_numkeys(c, not_a_number):
+    """argv[2] of EVAL or FCALL as a number of keys, or None after replying the error."""
     argv = c.argv
     numkeys = string2ll(argv[2])
     if numkeys is None:
-        c.add_reply_error("value is not an integer or out of range")
-        return
-    if numkeys > len(argv) - 3:
+        c.add_reply_error(not_a_number)
+    elif numkeys > len(argv) - 3:
         c.add_reply_error("Number of keys can't be greater than number of args")
-        return
-    if numkeys < 0:
+    elif numkeys < 0:
         c.add_reply_error("Number of keys can't be negative")
+    else:
+        return numkeys
+    return None
+
+
+def eval_generic(c, evalsha, ro=False):
+    argv = c.argv
+    numkeys = get_numkeys(c, "value is not an integer or out of range")
+    if numkeys is None:
         return
     bridge = server.lua
     if evalsha:
@@ -522,35 +693,48 @@ def eval_generic(c, evalsha):
             c.add_reply_error(NOSCRIPT_ERR)
             return
     else:
-        sha, err = bridge.compile_script(argv[1])
+        sha, err = create_script(argv[1])
         if sha is None:
-            c.add_reply_error("Error compiling script (new function): %s" % err)
+            c.add_reply_error(err)
             return
+    flags = bridge.scripts[sha]
+    if not prepare_for_run(c, flags, ro):
+        return
     keys = argv[3:3 + numkeys]
     args = argv[3 + numkeys:]
-    saved, ScriptRun.resp = ScriptRun.resp, 2    # each run starts in RESP2
+    saved = ScriptRun.start(run_is_read_only(flags, ro))
     try:
         res = bridge.eval_script(sha, keys, args, client=c, owner=_eval_owner())
         reply_result(c, res, sha, ScriptRun.resp)
     finally:
-        ScriptRun.resp = saved
+        ScriptRun.restore(saved)
 
 
-def eval_command(c):
-    eval_generic(c, False)
+def eval_command(c, ro=False):
+    feed_monitors(c)
+    eval_generic(c, False, ro)
 
 
-def evalsha_command(c):
+def eval_ro_command(c):
+    eval_command(c, True)
+
+
+def evalsha_command(c, ro=False):
+    feed_monitors(c)
     if len(c.argv[1]) != 40:
         c.add_reply_error(NOSCRIPT_ERR)
         return
-    eval_generic(c, True)
+    eval_generic(c, True, ro)
+
+
+def evalsha_ro_command(c):
+    evalsha_command(c, True)
 
 
 def script_load_command(c):
-    sha, err = server.lua.compile_script(c.argv[2])
+    sha, err = create_script(c.argv[2])
     if sha is None:
-        c.add_reply_error("Error compiling script (new function): %s" % err)
+        c.add_reply_error(err)
         return
     c.add_reply_bulk(sha.encode())
 
@@ -567,14 +751,12 @@ def script_flush_command(c):
         c.add_reply_error("SCRIPT FLUSH only support SYNC|ASYNC option")
         return
     server.lua.flush_scripts()
+    ScriptsMemory.bytes = 0
     c.add_reply(b"+OK\r\n")
 
 
 def script_kill_command(c):
-    if not server.lua.kill():
-        c.add_reply_error(NOTBUSY_ERR)
-        return
-    c.add_reply(b"+OK\r\n")
+    script_kill(c, True)
 
 
 def script_help_command(c):
@@ -607,11 +789,18 @@ def _script_container():
     return cmd
 
 
+# Redis's flags of EVAL & co: noscript stale skip_monitor (no_mandatory_keys movablekeys).
+_EVAL_FLAGS = CMD_NOSCRIPT | CMD_STALE | CMD_SKIP_MONITOR
+
 COMMANDS = [
-    Command("eval", eval_command, -3, CMD_NOSCRIPT, group="scripting",
+    Command("eval", eval_command, -3, _EVAL_FLAGS, group="scripting",
             summary="Execute a Lua script server side"),
-    Command("evalsha", evalsha_command, -3, CMD_NOSCRIPT, group="scripting",
+    Command("eval_ro", eval_ro_command, -3, _EVAL_FLAGS | CMD_READONLY, group="scripting",
+            summary="Execute a read-only Lua script server side"),
+    Command("evalsha", evalsha_command, -3, _EVAL_FLAGS, group="scripting",
             summary="Execute a Lua script server side"),
+    Command("evalsha_ro", evalsha_ro_command, -3, _EVAL_FLAGS | CMD_READONLY, group="scripting",
+            summary="Execute a read-only Lua script server side"),
     _script_container(),
 ]
 

@@ -375,8 +375,10 @@ class Server:
     def _refused_while_busy(self, c, cmd):
         if c.flags & CLIENT_SCRIPT:
             return False    # the busy script's own calls
+        # A function is killed with FUNCTION KILL; everything else with SCRIPT KILL.
+        killer = "FUNCTION" if self.lua is not None and self.lua.kind == "function" else "SCRIPT"
         self.reject_command(c, cmd, "-BUSY Redis is busy running a script. You can only call "
-                            "SCRIPT KILL or SHUTDOWN NOSAVE.")
+                            "%s KILL or SHUTDOWN NOSAVE." % killer)
         return True
 
     def _reject_unknown(self, c, argv):

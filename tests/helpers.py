@@ -274,3 +274,11 @@ class RawConn:
 
     def close(self):
         self.sock.close()
+
+
+def nonexistent_global_error(script, name, line=1):
+    """redis-server 7.0.15's error text for an EVAL script reading an undeclared global."""
+    import hashlib
+    sha = hashlib.sha1(script.encode() if isinstance(script, str) else script).hexdigest()
+    return ("user_script:%d: Script attempted to access nonexistent global variable '%s' "
+            "script: %s, on @user_script:%d." % (line, name, sha, line))

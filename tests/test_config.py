@@ -100,6 +100,7 @@ NON_DEFAULT = [
     ("log-stream-maxlen 0", "log_stream_maxlen", 0),
     ('event-stream ""', "event_stream", ""),
     ("event-stream-maxlen 500", "event_stream_maxlen", 500),
+    ("functions-file fns.dump", "functions_file", "fns.dump"),
 ]
 
 

@@ -16,13 +16,14 @@ safe floor: 2.3 and 2.4 lost dlopen() (GH#284), which C modules need, and
 2.5 bundles Lua 5.4.8.
 """
 
+import hashlib
 import socket
 
 import lupa
 import pytest
 import redis
 
-from helpers import Daemon
+from helpers import Daemon, nonexistent_global_error
 
 VERSIONS = {"5.4": "lua54", "5.1": "lua51", "luajit": "luajit21"}
 
@@ -44,20 +45,30 @@ def bytecode(version):
 
 ERR = object()   # marker: the value that follows is a substring of the error
 
+
+class Undeclared:
+    """EVAL's globals are Redis 7's read-only table: reading this undeclared
+    name fails with redis-server's exact error (it used to read as nil)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
 CATALOGUE = [
     # Libraries that reach the OS or the VM's internals are simply absent.
-    ("package.loadlib", "return type(package)", b"nil"),
-    ("io", "return type(io)", b"nil"),
+    ("package.loadlib", "return type(package)", Undeclared("package")),
+    ("io", "return type(io)", Undeclared("io")),
     ("os.execute", "return {type(os.execute), type(os.remove), type(os.exit)}",
      [b"nil", b"nil", b"nil"]),
-    ("debug.getregistry", "return debug.getregistry()", (ERR, b"'debug'", b"nil value")),
-    ("getfenv/newproxy", "return {type(getfenv), type(newproxy), type(dofile), type(loadfile)}",
-     [b"nil", b"nil", b"nil", b"nil"]),
+    ("debug.getregistry", "return debug.getregistry()", Undeclared("debug")),
+    ("getfenv", "return type(getfenv)", Undeclared("getfenv")),
+    ("newproxy", "return type(newproxy)", Undeclared("newproxy")),
+    ("dofile", "return type(dofile)", Undeclared("dofile")),
+    ("loadfile", "return type(loadfile)", Undeclared("loadfile")),
     # lupa's bridge to Python.
-    ("python global", "return type(python)", b"nil"),
-    ("python.eval", "return python.eval('1+1')", (ERR, b"'python'", b"nil value")),
-    ("python.builtins", "return python.builtins.open('/etc/passwd')",
-     (ERR, b"'python'", b"nil value")),
+    ("python global", "return type(python)", Undeclared("python")),
+    ("python.eval", "return python.eval('1+1')", Undeclared("python")),
+    ("python.builtins", "return python.builtins.open('/etc/passwd')", Undeclared("python")),
     ("require python", "return require('python')", (ERR, b"module 'python' not found")),
     ("require io", "return require('io')", (ERR, b"module 'io' not found")),
     # Bytecode: string.dump is gone; bytecode from outside is refused by load.
@@ -69,7 +80,7 @@ CATALOGUE = [
      "local s = ARGV[1]; local f, err = load(function() local p = s; s = nil; return p end)"
      "; return {type(f), err}", [b"nil", b"attempt to load a binary chunk"]),
     ("loadstring binary chunk (5.1)",
-     "if not loadstring then return {'nil', 'attempt to load a binary chunk'} end "
+     "if not rawget(_G, 'loadstring') then return {'nil', 'attempt to load a binary chunk'} end "
      "local f, err = loadstring(ARGV[1]); return {type(f), err}",
      [b"nil", b"attempt to load a binary chunk"]),
     # Shared tables are read-only, their metatables locked.
@@ -87,8 +98,11 @@ CATALOGUE = [
     ("setmetatable on shared table", "setmetatable(os, {__index = function() return print end})",
      (ERR, b"cannot change a protected metatable")),
     ("setmetatable on _G", "setmetatable(_G, {__index = function() return 'x' end})",
-     (ERR, b"cannot change a protected metatable")),
+     (ERR, b"Attempt to modify a readonly table script: ")),
     ("getmetatable(_G) hides the sandbox", "return tostring(getmetatable(_G))", b"false"),
+    ("pairs(_G) hands out no writable table",
+     "local f, s = pairs(_G); pcall(rawset, s, 'leak', 1); return tostring(rawget(_G, 'leak'))",
+     b"nil"),
     # Finalizers run with hooks off: a looping __gc could never be killed.
     ("__gc finalizer", "setmetatable({}, {__gc = function() while true do end end})",
      (ERR, b"bad argument #2 to 'setmetatable' (__gc metamethods are not allowed)")),
@@ -131,7 +145,11 @@ return found
 def test_escape_is_refused(lua_daemon, name, script, expected):
     r = lua_daemon.client(protocol=2)
     code = bytecode(lua_daemon.lua_version)
-    if isinstance(expected, tuple) and expected[0] is ERR:
+    if isinstance(expected, Undeclared):
+        with pytest.raises(redis.ResponseError) as e:
+            r.eval(script, 0, code)
+        assert str(e.value) == nonexistent_global_error(script, expected.name)
+    elif isinstance(expected, tuple) and expected[0] is ERR:
         with pytest.raises(redis.ResponseError) as e:
             r.eval(script, 0, code)
         for part in expected[1:]:
@@ -139,8 +157,11 @@ def test_escape_is_refused(lua_daemon, name, script, expected):
     else:
         assert r.eval(script, 0, code) == expected
     # Nothing leaked into what the next script sees.
-    assert r.eval("return {string.upper('a'), ('b'):upper(), type(os.time), tostring(x)}", 0) == \
-        [b"A", b"B", b"function", b"nil"]
+    assert r.eval("return {string.upper('a'), ('b'):upper(), type(os.time)}", 0) == \
+        [b"A", b"B", b"function"]
+    with pytest.raises(redis.ResponseError) as e:
+        r.eval("return x", 0)
+    assert str(e.value) == nonexistent_global_error("return x", "x")
     assert r.ping()
 
 
@@ -149,13 +170,27 @@ def test_no_python_object_is_reachable(lua_daemon):
     assert r.eval(WALK, 0) == []
 
 
-def test_scripts_do_not_see_each_others_globals(lua_daemon):
+def test_scripts_cannot_create_globals_for_each_other(lua_daemon):
+    # Redis 7: the global table is read-only, so no script leaves a global
+    # behind for the next one; redis-server 7.0.15's exact errors.
     r = lua_daemon.client(protocol=2)
-    assert r.eval("secret = 'A-only'; _G.other = 1; return secret", 0) == b"A-only"
-    assert r.eval("return {tostring(secret), tostring(other), tostring(rawget(_G, 'secret'))}",
-                  0) == [b"nil", b"nil", b"nil"]
-    # A script cannot reach another's environment through load's env argument.
-    assert r.eval("return tostring(load('return secret')())", 0) == b"nil"
+    for script, prefix in (("secret = 'A-only'; return secret", "user_script:1: "),
+                           ("_G.other = 1", "user_script:1: "),
+                           ("rawset(_G, 'other', 1)", "")):
+        with pytest.raises(redis.ResponseError) as e:
+            r.eval(script, 0)
+        assert str(e.value) == "%sAttempt to modify a readonly table script: %s, on " \
+            "@user_script:1." % (prefix, hashlib.sha1(script.encode()).hexdigest())
+    assert r.eval("return {tostring(rawget(_G, 'secret')), tostring(rawget(_G, 'other')),"
+                  "type(rawget(_G, 'KEYS'))}", 0) == [b"nil", b"nil", b"table"]
+    # A chunk compiled by load sees the same read-only globals (redis-server
+    # 7.0.15 names the chunk the same way for loadstring).
+    script = "return load('return secret')()"
+    with pytest.raises(redis.ResponseError) as e:
+        r.eval(script, 0)
+    assert str(e.value) == "[string \"return secret\"]:1: Script attempted to access " \
+        "nonexistent global variable 'secret' script: %s, on return secret:1." % \
+        hashlib.sha1(script.encode()).hexdigest()
 
 
 def test_plugins_do_not_see_each_others_globals(tmp_path):
@@ -170,6 +205,8 @@ def test_plugins_do_not_see_each_others_globals(tmp_path):
         r = d.client(protocol=2)
         assert r.execute_command("a.token") == b"plugin-a"
         assert r.execute_command("b.token") == b"nil"
-        assert r.eval("return tostring(token)", 0) == b"nil"
+        with pytest.raises(redis.ResponseError) as e:
+            r.eval("return tostring(token)", 0)
+        assert str(e.value) == nonexistent_global_error("return tostring(token)", "token")
     finally:
         d.stop()
