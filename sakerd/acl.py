@@ -894,6 +894,21 @@ def reject_denied(c, cmd, argv):
     return True
 
 
+_EXEC_DENIED = {ACL_DENIED_CMD: "no permission to execute the command or subcommand",
+                ACL_DENIED_KEY: "no permission to touch the specified keys",
+                ACL_DENIED_CHANNEL: "no permission to access one of the channels used as "
+                                    "arguments"}
+
+
+def exec_denial_reason(c, cmd, argv):
+    """EXEC's check of a queued command: None, or the reason (logged)."""
+    result, pos = c.user.check(cmd, argv)
+    if result == ACL_OK:
+        return None
+    users.add_log_entry(c, result, ACL_LOG_CTX_MULTI, pos)
+    return _EXEC_DENIED[result]
+
+
 _SCRIPT_DENIED = {ACL_DENIED_CMD: "can't run this command or subcommand",
                   ACL_DENIED_KEY: "can't access at least one of the keys mentioned in the "
                                   "command arguments",

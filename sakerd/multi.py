@@ -107,6 +107,19 @@ def exec_command_abort(c, error):
         monitor_feed(c, c.argv)
 
 
+def acl_denied_in_exec(c, cmd, argv):
+    """ACLs are checked again when EXEC runs a queued command, in case they
+    changed since it was queued (execCommand): True after the -NOPERM reply."""
+    from .acl import exec_denial_reason
+    reason = exec_denial_reason(c, cmd, argv)
+    if reason is None:
+        return False
+    c.add_reply_error("-NOPERM ACLs rules changed between the moment the transaction was "
+                      "accumulated and the EXEC call. This command is no longer allowed for "
+                      "the following reason: %s" % reason)
+    return True
+
+
 def exec_command(c):
     if not c.flags & CLIENT_MULTI:
         c.add_reply_error("EXEC without MULTI")
@@ -130,9 +143,12 @@ def exec_command(c):
     try:
         c.add_reply_array_len(len(queued))
         call = server.call
+        restricted = c.user.restricted
         for cmd, argv in queued:
             c.argv = argv
             c.lastcmd = cmd
+            if restricted and acl_denied_in_exec(c, cmd, argv):
+                continue
             call(c, cmd)
     finally:
         server.in_exec = False

@@ -567,3 +567,29 @@ def test_monitor_and_slowlog_redact_acl_setuser(make_daemon):
     args = [e["command"] for e in entries]
     assert any(a == b"ACL SETUSER (redacted) (redacted) (redacted) (redacted)" for a in args), args
     assert all(b"supersecret" not in a for a in args)
+
+
+def test_acl_in_multi_matches_redis(make_daemon, redis_server_port):
+    """Denied while queueing: EXECABORT; rights taken away after queueing:
+    EXEC's own -NOPERM for that command (execCommand re-checks)."""
+    d = make_daemon()
+    for port in (d.port, redis_server_port):
+        r = redis.Redis(port=port)
+        r.execute_command("ACL", "DELUSER", "mx")
+        r.execute_command("ACL", "SETUSER", "mx", "on", ">p", "~*", "&*", "+@all", "-flushall")
+    cmds = [("AUTH", "mx", "p"), ("MULTI",), ("SET", "a", "1"), ("FLUSHALL",), ("EXEC",),
+            ("MULTI",), ("SET", "a", "2"), ("GET", "a")]
+    outs = []
+    for port in (d.port, redis_server_port):
+        c = RawConn(("127.0.0.1", port))
+        out = [c.call(*cmd) for cmd in cmds]
+        admin = redis.Redis(port=port)
+        admin.execute_command("ACL", "SETUSER", "mx", "-get")
+        out.append(c.call("EXEC"))
+        log = admin.execute_command("ACL", "LOG", "1")[0]
+        out.append(repr((log[b"reason"], log[b"context"], log[b"object"])).encode())
+        admin.execute_command("ACL", "DELUSER", "mx")
+        outs.append(out)
+    assert outs[0] == outs[1]
+    assert outs[0][4] == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    assert b"ACLs rules changed" in outs[0][8]
