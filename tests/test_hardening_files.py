@@ -66,7 +66,7 @@ def restart(d, tmp_path):
     """A new daemon on the same port that loads d's (rewritten) config file."""
     d.stop()
     return Daemon(os.path.dirname(d.conf), "include %s\n" % d.conf, port=d.port,
-                  config_name="restart.conf")
+                  config_name="restart.conf", open_default=False)   # (the include has it)
 
 
 def start_refused(tmp_path, config):
@@ -216,9 +216,11 @@ def test_rewrite_refuses_a_config_edited_since_start_unless_force(make_daemon, t
     conf.write_text(text.replace("hz 10\n", "hz 20\n# keep me\n"))
     raw = d.raw()
     raw.send(b"CONFIG REWRITE\r\n")
+    n = text.splitlines().index("hz 10") + 1
     assert raw.read_line() == (
-        "-ERR CONFIG REWRITE refused: %s changed on disk since it was loaded (line 4 is now "
-        "'hz 20', line 5 is now '# keep me'); CONFIG REWRITE FORCE overwrites it" % conf).encode()
+        "-ERR CONFIG REWRITE refused: %s changed on disk since it was loaded (line %d is now "
+        "'hz 20', line %d is now '# keep me'); CONFIG REWRITE FORCE overwrites it" % (
+            conf, n, n + 1)).encode()
     assert "hz 20\n# keep me\n" in conf.read_text()
     raw.send(b"CONFIG REWRITE FORCE\r\nCONFIG REWRITE\r\nCONFIG REWRITE NOW\r\n")
     assert raw.read_line() == b"+OK"
