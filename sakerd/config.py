@@ -606,6 +606,7 @@ def rewritten_lines(config, data):
         lines.pop()
     out = []
     written = set()
+    users = _rewritten_user_lines(config, lines)
     for line in lines:
         args = split_args(line.strip().encode("utf-8", "surrogateescape")) \
             if line.strip() and not line.strip().startswith("#") else None
@@ -613,6 +614,12 @@ def rewritten_lines(config, data):
             out.append(line)
             continue
         name = args[0].decode("utf-8", "surrogateescape").lower()
+        if name == "user" and users is not None:
+            # rewriteConfigUserOption: the users as ACL has them now, where
+            # the first user line stood.
+            out.extend(users)
+            users = []
+            continue
         d = BY_NAME.get(name)
         if d is None or name == "include":
             out.append(line)
@@ -628,7 +635,24 @@ def rewritten_lines(config, data):
         default = d.default if d.name != "client-output-buffer-limit" else _obuf_default()
         if v != default:
             out.append(_directive_line(config, d))
+    if users:
+        out.extend(users)
     return out
+
+
+def _rewritten_user_lines(config, lines):
+    """The `user` lines CONFIG REWRITE writes, or None to leave them alone:
+    with an aclfile (ACL SAVE keeps the users), or when the file has no user
+    line of its own but includes others (which may define them)."""
+    if config.aclfile:
+        return None
+    has_user = any(l.strip().lower().startswith("user ") for l in lines)
+    has_include = any(l.strip().lower().startswith("include ") for l in lines)
+    if not has_user and has_include:
+        return None
+    from . import acl
+    return ["user %s %s" % (u.name.decode("utf-8", "surrogateescape"), u.describe())
+            for u in acl.users.sorted_users()]
 
 
 def _directive_line(config, d):

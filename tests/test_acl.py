@@ -593,3 +593,25 @@ def test_acl_in_multi_matches_redis(make_daemon, redis_server_port):
     assert outs[0] == outs[1]
     assert outs[0][4] == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
     assert b"ACLs rules changed" in outs[0][8]
+
+
+def test_config_rewrite_keeps_the_acl_users_across_a_restart(make_daemon, tmp_path):
+    d = make_daemon(subdir="rw")
+    r = d.client(decode_responses=True)
+    r.execute_command("ACL", "SETUSER", "kept", "on", ">kp", "~k:*", "+get", "+set")
+    assert r.execute_command("CONFIG", "REWRITE") == "OK"
+    text = open(d.conf).read()
+    assert text.count("user default ") == 1
+    assert "user kept on #%s ~k:* resetchannels -@all " % \
+        __import__("hashlib").sha256(b"kp").hexdigest() in text
+    d.stop()
+    from helpers import Daemon
+    d2 = Daemon(tmp_path / "rw", "include %s\n" % d.conf, port=d.port,
+                config_name="again.conf", open_default=False)
+    try:
+        k = d2.client(username="kept", password="kp", decode_responses=True)
+        assert k.set("k:1", "v") is True
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            k.get("other")
+    finally:
+        d2.stop()
