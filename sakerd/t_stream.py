@@ -121,6 +121,7 @@ def _lp_int(v):
 
 
 _INT_START = frozenset(b"-0123456789")
+_INT_HEADS = frozenset([b""] + [bytes([ch]) for ch in b"-0123456789"])
 
 
 def _lp_str(s):
@@ -284,7 +285,8 @@ class Stream:
         if same:
             size += _lp_int(n + 3)
             for v in items[1::2]:
-                size += _lp_str(v)
+                # Inline for the common value: a short string, not a number.
+                size += 2 + len(v) if len(v) < 64 and v[:1] not in _INT_HEADS else _lp_str(v)
         else:
             size += _lp_int(n) + _lp_int(2 * n + 4)
             for x in items:
