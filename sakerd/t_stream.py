@@ -639,6 +639,34 @@ def _checked_stream(c, s):
     return s, True
 
 
+def stream_or_reply(c, key, missing, write=False):
+    """The stream at key, or None after replying WRONGTYPE or, when there is
+    none, `missing` (reply bytes, or an error text)."""
+    s, ok = _checked_stream(c, c.db.lookup_write(key) if write else c.db.lookup_read(key))
+    if s is None and ok:
+        if missing.__class__ is str:
+            c.add_reply_error(missing)
+        else:
+            c.add_reply(missing)
+    return s
+
+
+def group_or_reply(c, key, name, missing=None):
+    """(stream, group), or None after replying WRONGTYPE, or NOGROUP (or
+    `missing` when given) for a missing key or group."""
+    s, ok = lookup_stream_read(c, key)
+    if not ok:
+        return None
+    cg = s.cgroups.get(name) if s is not None and s.cgroups else None
+    if cg is None:
+        if missing is None:
+            _nogroup(c, key, name)
+        else:
+            c.add_reply(missing)
+        return None
+    return s, cg
+
+
 def _notify(event, key, dbid):
     notify.notify_keyspace_event(notify.NOTIFY_STREAM, event, key, dbid)
 
@@ -813,11 +841,8 @@ def xtrim_command(c):
     if a is None:
         return
     key = c.argv[1]
-    s, ok = lookup_stream_write(c, key)
-    if not ok:
-        return
+    s = stream_or_reply(c, key, b":0\r\n", write=True)
     if s is None:
-        c.add_reply(b":0\r\n")
         return
     deleted = s.trim(a.strategy, a.maxlen, a.minid, a.approx, a.limit)
     if deleted:
@@ -879,11 +904,8 @@ def xrange_generic(c, rev):
         else:
             c.add_reply_error(SYNTAX_ERR)
             return
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
-        return
+    s = stream_or_reply(c, argv[1], EMPTY_ARRAY)
     if s is None:
-        c.add_reply(EMPTY_ARRAY)
         return
     if count == 0:
         c.add_reply_null_array()
@@ -912,11 +934,8 @@ def xlen_command(c):
 
 def xdel_command(c):
     key = c.argv[1]
-    s, ok = lookup_stream_write(c, key)
-    if not ok:
-        return
+    s = stream_or_reply(c, key, b":0\r\n", write=True)
     if s is None:
-        c.add_reply(b":0\r\n")
         return
     ids = []
     for arg in c.argv[2:]:
@@ -1411,11 +1430,8 @@ def xsetid_command(c):
         else:
             c.add_reply_error(SYNTAX_ERR)
             return
-    s, ok = lookup_stream_write(c, argv[1])
-    if not ok:
-        return
+    s = stream_or_reply(c, argv[1], "no such key", write=True)
     if s is None:
-        c.add_reply_error("no such key")
         return
     if s.length > 0:
         if i < s.last_live_id():
@@ -1437,13 +1453,10 @@ def xsetid_command(c):
 
 def xack_command(c):
     argv = c.argv
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
+    sg = group_or_reply(c, argv[1], argv[2], b":0\r\n")
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        c.add_reply(b":0\r\n")
-        return
+    cg = sg[1]
     ids = []
     for arg in argv[3:]:
         i = parse_id_or_reply(c, arg, 0, strict=True)
@@ -1497,13 +1510,10 @@ def xpending_command(c):
         start, end = r
         if startidx + 3 < argc:
             consumer_name = argv[startidx + 3]
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
+    sg = group_or_reply(c, argv[1], argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, argv[1], argv[2])
-        return
+    cg = sg[1]
     if justinfo:
         c.add_reply(_pending_summary(c, cg))
         return
@@ -1565,13 +1575,10 @@ def _claim(cg, consumer, i, nack, delivery_time, bump):
 def xclaim_command(c):
     argv = c.argv
     key = argv[1]
-    s, ok = lookup_stream_read(c, key)
-    if not ok:
+    sg = group_or_reply(c, key, argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, key, argv[2])
-        return
+    s, cg = sg
     minidle = get_long_long_or_reply(c, argv[4], "Invalid min-idle-time argument for XCLAIM")
     if minidle is None:
         return
@@ -1695,13 +1702,10 @@ def xautoclaim_command(c):
             c.add_reply_error(SYNTAX_ERR)
             return
         j += 1
-    s, ok = lookup_stream_read(c, key)
-    if not ok:
+    sg = group_or_reply(c, key, argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, key, argv[2])
-        return
+    s, cg = sg
     if count * 16 >= 1 << 47:
         # Redis allocates 16 bytes per COUNT up front; beyond the address
         # space no allocator can give it.
