@@ -621,6 +621,15 @@ def get_long_long_or_reply(c, s, msg=NOT_INTEGER):
     return v
 
 
+def non_negative_or_reply(c, s, negative_err):
+    """An integer >= 0, or None after replying."""
+    v = get_long_long_or_reply(c, s)
+    if v is not None and v < 0:
+        c.add_reply_error(negative_err)
+        return None
+    return v
+
+
 # ---- lookups ---------------------------------------------------------------------------
 
 def lookup_stream_read(c, key):
@@ -730,11 +739,8 @@ def parse_add_trim_args(c, xadd):
             if moreargs >= 2 and nxt in (b"~", b"="):
                 i += 1
             if lopt == b"maxlen":
-                v = get_long_long_or_reply(c, argv[i + 1])
+                v = non_negative_or_reply(c, argv[i + 1], "The MAXLEN argument must be >= 0.")
                 if v is None:
-                    return None
-                if v < 0:
-                    c.add_reply_error("The MAXLEN argument must be >= 0.")
                     return None
                 a.maxlen = v
                 a.strategy = TRIM_MAXLEN
@@ -746,11 +752,8 @@ def parse_add_trim_args(c, xadd):
                 a.strategy = TRIM_MINID
             i += 1
         elif lopt == b"limit" and moreargs:
-            v = get_long_long_or_reply(c, argv[i + 1])
+            v = non_negative_or_reply(c, argv[i + 1], "The LIMIT argument must be >= 0.")
             if v is None:
-                return None
-            if v < 0:
-                c.add_reply_error("The LIMIT argument must be >= 0.")
                 return None
             a.limit = v
             limit_given = True
@@ -1409,11 +1412,8 @@ def xsetid_command(c):
         moreargs = len(argv) - 1 - j
         opt = argv[j].lower()
         if opt == b"entriesadded" and moreargs:
-            v = get_long_long_or_reply(c, argv[j + 1])
+            v = non_negative_or_reply(c, argv[j + 1], "entries_added must be positive")
             if v is None:
-                return
-            if v < 0:
-                c.add_reply_error("entries_added must be positive")
                 return
             entries_added = v
             j += 2
