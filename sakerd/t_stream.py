@@ -1282,6 +1282,13 @@ def _xgroup_prepare(c, create=False, setid=False):
     return s, cg, mkstream, entries_read
 
 
+def _group_id_or_reply(c, s, arg, strict):
+    """A group's last-delivered ID: `$` (the stream's last ID) or an ID."""
+    if arg == b"$":
+        return s.last_id if s is not None else 0
+    return parse_id_or_reply(c, arg, 0, strict)
+
+
 def xgroup_create_command(c):
     argv = c.argv
     p = _xgroup_prepare(c, create=True)
@@ -1292,12 +1299,9 @@ def xgroup_create_command(c):
         _subcommand_syntax_error(c)
         return
     key = argv[2]
-    if argv[4] == b"$":
-        i = s.last_id if s is not None else 0
-    else:
-        i = parse_id_or_reply(c, argv[4], 0, strict=True)
-        if i is None:
-            return
+    i = _group_id_or_reply(c, s, argv[4], strict=True)
+    if i is None:
+        return
     if s is None:
         s = Stream()
         c.db.add(key, s)
@@ -1321,12 +1325,9 @@ def xgroup_setid_command(c):
     if len(argv) not in (5, 7):
         _subcommand_syntax_error(c)
         return
-    if argv[4] == b"$":
-        i = s.last_id
-    else:
-        i = parse_id_or_reply(c, argv[4], 0)
-        if i is None:
-            return
+    i = _group_id_or_reply(c, s, argv[4], strict=False)
+    if i is None:
+        return
     cg.last_id = i
     cg.entries_read = entries_read
     c.add_reply(OK)
