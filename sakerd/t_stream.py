@@ -981,6 +981,23 @@ class StreamRead:
         self.timeout = -1       # ms; -1 = no BLOCK, 0 = forever
 
 
+def xread_get_keys(argv):
+    """xreadGetKeys(): the positions of the keys of XREAD/XREADGROUP (the
+    first half of what follows STREAMS), for key-pattern checks; [] when
+    the request is malformed (the command then answers its own error)."""
+    skip = {b"block": 1, b"count": 1, b"group": 2, b"noack": 0}
+    i = 1
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt == b"streams":
+            n = len(argv) - i - 1
+            return [] if n == 0 or n % 2 else list(range(i + 1, i + 1 + n // 2))
+        if opt not in skip:
+            break
+        i += 1 + skip[opt]
+    return []
+
+
 def parse_xread_or_reply(c, xreadgroup):
     """The request of xreadCommand(): a StreamRead, or None after replying."""
     argv = c.argv
