@@ -121,6 +121,7 @@ def _lp_int(v):
 
 
 _INT_START = frozenset(b"-0123456789")
+_INT_HEADS = frozenset([b""] + [bytes([ch]) for ch in b"-0123456789"])
 
 
 def _lp_str(s):
@@ -284,7 +285,8 @@ class Stream:
         if same:
             size += _lp_int(n + 3)
             for v in items[1::2]:
-                size += _lp_str(v)
+                # Inline for the common value: a short string, not a number.
+                size += 2 + len(v) if len(v) < 64 and v[:1] not in _INT_HEADS else _lp_str(v)
         else:
             size += _lp_int(n) + _lp_int(2 * n + 4)
             for x in items:
@@ -619,6 +621,15 @@ def get_long_long_or_reply(c, s, msg=NOT_INTEGER):
     return v
 
 
+def non_negative_or_reply(c, s, negative_err):
+    """An integer >= 0, or None after replying."""
+    v = get_long_long_or_reply(c, s)
+    if v is not None and v < 0:
+        c.add_reply_error(negative_err)
+        return None
+    return v
+
+
 # ---- lookups ---------------------------------------------------------------------------
 
 def lookup_stream_read(c, key):
@@ -635,6 +646,34 @@ def _checked_stream(c, s):
         c.add_reply_error(WRONGTYPE_ERR)
         return None, False
     return s, True
+
+
+def stream_or_reply(c, key, missing, write=False):
+    """The stream at key, or None after replying WRONGTYPE or, when there is
+    none, `missing` (reply bytes, or an error text)."""
+    s, ok = _checked_stream(c, c.db.lookup_write(key) if write else c.db.lookup_read(key))
+    if s is None and ok:
+        if missing.__class__ is str:
+            c.add_reply_error(missing)
+        else:
+            c.add_reply(missing)
+    return s
+
+
+def group_or_reply(c, key, name, missing=None):
+    """(stream, group), or None after replying WRONGTYPE, or NOGROUP (or
+    `missing` when given) for a missing key or group."""
+    s, ok = lookup_stream_read(c, key)
+    if not ok:
+        return None
+    cg = s.cgroups.get(name) if s is not None and s.cgroups else None
+    if cg is None:
+        if missing is None:
+            _nogroup(c, key, name)
+        else:
+            c.add_reply(missing)
+        return None
+    return s, cg
 
 
 def _notify(event, key, dbid):
@@ -700,11 +739,8 @@ def parse_add_trim_args(c, xadd):
             if moreargs >= 2 and nxt in (b"~", b"="):
                 i += 1
             if lopt == b"maxlen":
-                v = get_long_long_or_reply(c, argv[i + 1])
+                v = non_negative_or_reply(c, argv[i + 1], "The MAXLEN argument must be >= 0.")
                 if v is None:
-                    return None
-                if v < 0:
-                    c.add_reply_error("The MAXLEN argument must be >= 0.")
                     return None
                 a.maxlen = v
                 a.strategy = TRIM_MAXLEN
@@ -716,11 +752,8 @@ def parse_add_trim_args(c, xadd):
                 a.strategy = TRIM_MINID
             i += 1
         elif lopt == b"limit" and moreargs:
-            v = get_long_long_or_reply(c, argv[i + 1])
+            v = non_negative_or_reply(c, argv[i + 1], "The LIMIT argument must be >= 0.")
             if v is None:
-                return None
-            if v < 0:
-                c.add_reply_error("The LIMIT argument must be >= 0.")
                 return None
             a.limit = v
             limit_given = True
@@ -811,11 +844,8 @@ def xtrim_command(c):
     if a is None:
         return
     key = c.argv[1]
-    s, ok = lookup_stream_write(c, key)
-    if not ok:
-        return
+    s = stream_or_reply(c, key, b":0\r\n", write=True)
     if s is None:
-        c.add_reply(b":0\r\n")
         return
     deleted = s.trim(a.strategy, a.maxlen, a.minid, a.approx, a.limit)
     if deleted:
@@ -877,11 +907,8 @@ def xrange_generic(c, rev):
         else:
             c.add_reply_error(SYNTAX_ERR)
             return
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
-        return
+    s = stream_or_reply(c, argv[1], EMPTY_ARRAY)
     if s is None:
-        c.add_reply(EMPTY_ARRAY)
         return
     if count == 0:
         c.add_reply_null_array()
@@ -910,11 +937,8 @@ def xlen_command(c):
 
 def xdel_command(c):
     key = c.argv[1]
-    s, ok = lookup_stream_write(c, key)
-    if not ok:
-        return
+    s = stream_or_reply(c, key, b":0\r\n", write=True)
     if s is None:
-        c.add_reply(b":0\r\n")
         return
     ids = []
     for arg in c.argv[2:]:
@@ -955,6 +979,23 @@ class StreamRead:
         self.noack = False
         self.count = 0
         self.timeout = -1       # ms; -1 = no BLOCK, 0 = forever
+
+
+def xread_get_keys(argv):
+    """xreadGetKeys(): the positions of the keys of XREAD/XREADGROUP (the
+    first half of what follows STREAMS), for key-pattern checks; [] when
+    the request is malformed (the command then answers its own error)."""
+    skip = {b"block": 1, b"count": 1, b"group": 2, b"noack": 0}
+    i = 1
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt == b"streams":
+            n = len(argv) - i - 1
+            return [] if n == 0 or n % 2 else list(range(i + 1, i + 1 + n // 2))
+        if opt not in skip:
+            break
+        i += 1 + skip[opt]
+    return []
 
 
 def parse_xread_or_reply(c, xreadgroup):
@@ -1258,6 +1299,13 @@ def _xgroup_prepare(c, create=False, setid=False):
     return s, cg, mkstream, entries_read
 
 
+def _group_id_or_reply(c, s, arg, strict):
+    """A group's last-delivered ID: `$` (the stream's last ID) or an ID."""
+    if arg == b"$":
+        return s.last_id if s is not None else 0
+    return parse_id_or_reply(c, arg, 0, strict)
+
+
 def xgroup_create_command(c):
     argv = c.argv
     p = _xgroup_prepare(c, create=True)
@@ -1268,12 +1316,9 @@ def xgroup_create_command(c):
         _subcommand_syntax_error(c)
         return
     key = argv[2]
-    if argv[4] == b"$":
-        i = s.last_id if s is not None else 0
-    else:
-        i = parse_id_or_reply(c, argv[4], 0, strict=True)
-        if i is None:
-            return
+    i = _group_id_or_reply(c, s, argv[4], strict=True)
+    if i is None:
+        return
     if s is None:
         s = Stream()
         c.db.add(key, s)
@@ -1297,12 +1342,9 @@ def xgroup_setid_command(c):
     if len(argv) not in (5, 7):
         _subcommand_syntax_error(c)
         return
-    if argv[4] == b"$":
-        i = s.last_id
-    else:
-        i = parse_id_or_reply(c, argv[4], 0)
-        if i is None:
-            return
+    i = _group_id_or_reply(c, s, argv[4], strict=False)
+    if i is None:
+        return
     cg.last_id = i
     cg.entries_read = entries_read
     c.add_reply(OK)
@@ -1388,11 +1430,8 @@ def xsetid_command(c):
         moreargs = len(argv) - 1 - j
         opt = argv[j].lower()
         if opt == b"entriesadded" and moreargs:
-            v = get_long_long_or_reply(c, argv[j + 1])
+            v = non_negative_or_reply(c, argv[j + 1], "entries_added must be positive")
             if v is None:
-                return
-            if v < 0:
-                c.add_reply_error("entries_added must be positive")
                 return
             entries_added = v
             j += 2
@@ -1409,11 +1448,8 @@ def xsetid_command(c):
         else:
             c.add_reply_error(SYNTAX_ERR)
             return
-    s, ok = lookup_stream_write(c, argv[1])
-    if not ok:
-        return
+    s = stream_or_reply(c, argv[1], "no such key", write=True)
     if s is None:
-        c.add_reply_error("no such key")
         return
     if s.length > 0:
         if i < s.last_live_id():
@@ -1435,13 +1471,10 @@ def xsetid_command(c):
 
 def xack_command(c):
     argv = c.argv
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
+    sg = group_or_reply(c, argv[1], argv[2], b":0\r\n")
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        c.add_reply(b":0\r\n")
-        return
+    cg = sg[1]
     ids = []
     for arg in argv[3:]:
         i = parse_id_or_reply(c, arg, 0, strict=True)
@@ -1495,13 +1528,10 @@ def xpending_command(c):
         start, end = r
         if startidx + 3 < argc:
             consumer_name = argv[startidx + 3]
-    s, ok = lookup_stream_read(c, argv[1])
-    if not ok:
+    sg = group_or_reply(c, argv[1], argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, argv[1], argv[2])
-        return
+    cg = sg[1]
     if justinfo:
         c.add_reply(_pending_summary(c, cg))
         return
@@ -1563,13 +1593,10 @@ def _claim(cg, consumer, i, nack, delivery_time, bump):
 def xclaim_command(c):
     argv = c.argv
     key = argv[1]
-    s, ok = lookup_stream_read(c, key)
-    if not ok:
+    sg = group_or_reply(c, key, argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, key, argv[2])
-        return
+    s, cg = sg
     minidle = get_long_long_or_reply(c, argv[4], "Invalid min-idle-time argument for XCLAIM")
     if minidle is None:
         return
@@ -1693,13 +1720,10 @@ def xautoclaim_command(c):
             c.add_reply_error(SYNTAX_ERR)
             return
         j += 1
-    s, ok = lookup_stream_read(c, key)
-    if not ok:
+    sg = group_or_reply(c, key, argv[2])
+    if sg is None:
         return
-    cg = s.cgroups.get(argv[2]) if s is not None and s.cgroups else None
-    if cg is None:
-        _nogroup(c, key, argv[2])
-        return
+    s, cg = sg
     if count * 16 >= 1 << 47:
         # Redis allocates 16 bytes per COUNT up front; beyond the address
         # space no allocator can give it.
