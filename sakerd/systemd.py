@@ -114,7 +114,8 @@ class Watchdog:
 
 
 def watchdog_cron():
-    """From the server cron: ping if the next cron tick would come too late."""
+    """From the server cron: ping when half the interval is reached, or
+    would be passed by more than half a cron period at the next tick."""
     if supervised() and server.cronloops % max(1, server.hz) == 0:
         text = status_text()
         if text != Watchdog.status and not Watchdog.status.startswith("Reload refused"):
@@ -122,7 +123,7 @@ def watchdog_cron():
             notify("STATUS=%s\n" % text)
     if Watchdog.interval_ns:
         now = time.monotonic_ns()
-        if now - Watchdog.last_ns + 1_000_000_000 // server.hz > Watchdog.interval_ns:
+        if now - Watchdog.last_ns + 500_000_000 // server.hz >= Watchdog.interval_ns:
             Watchdog.ping(now)
 
 
