@@ -185,6 +185,23 @@ def test_sighup_with_a_broken_file_keeps_the_running_config_and_logs_every_probl
     assert d.stop() == 0
 
 
+def test_sighup_during_a_busy_script_reloads_once_the_script_ended(make_daemon):
+    d = make_daemon("lua-time-limit 200\n")
+    stuck = d.raw()
+    stuck.send(b"EVAL \"while true do end\" 0\r\n")
+    wait_for(lambda: _busy(d), what="BUSY")
+    append(d, "hz 20\n")
+    os.kill(d.pid, signal.SIGHUP)
+    wait_for(lambda: "A script is running: the reload waits until it ends" in d.log(),
+             what="the deferral")
+    assert "Configuration reloaded" not in d.log()
+    assert d.raw().call("SCRIPT", "KILL") == b"+OK\r\n"
+    assert stuck.read_reply()[0] == "error"
+    r = d.client(protocol=2, decode_responses=True)
+    wait_for(lambda: r.config_get("hz") == {"hz": "20"}, what="the reload")
+    assert d.log().count("Configuration reloaded") == 1
+
+
 # ---- CONFIG RELOAD --------------------------------------------------------------------------
 
 def test_config_reload_replies_with_what_changed_or_every_problem(make_daemon, tmp_path):
