@@ -15,23 +15,17 @@ import time
 import redis
 
 from helpers import ROOT, require_tool, wait_for
+from test_procs import Events as ProcessEvents
 
 
-class Events:
-    """A subscriber on `events`, keeping every event in order."""
+class Events(ProcessEvents):
+    """A subscriber on `events`, keeping every event (not only process_state) in order."""
 
-    def __init__(self, daemon):
-        self.ps = daemon.client(protocol=2, decode_responses=True).pubsub()
-        self.ps.subscribe("events")
-        wait_for(lambda: self.ps.get_message(timeout=1), what="subscribe confirmation")
-        self.events = []
-
-    def poll(self):
-        msg = self.ps.get_message(timeout=0.1)
-        while msg is not None:
+    def poll(self, timeout=0.1):
+        for msg in iter(lambda: self.ps.get_message(timeout=timeout), None):
+            timeout = 0
             if msg["type"] == "message":
                 self.events.append(json.loads(msg["data"]))
-            msg = self.ps.get_message(timeout=0)
         return self.events
 
     def wait_for(self, type, timeout=15.0):
