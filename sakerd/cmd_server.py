@@ -515,12 +515,19 @@ def config_set_command(c):
         update_default_password(server.config.requirepass)
     apply_config_changes()
     for name, _ in pairs:
-        d = configmod.BY_NAME[name.lower()]
-        new = d.format(server.config.get(d.name))
-        shown_old, shown_new = (("(redacted)", "(redacted)") if d.sensitive else (old[d.name], new))
-        log(LL_NOTICE, "CONFIG SET %s changed from '%s' to '%s'", d.name, shown_old, shown_new)
-        server.emit_event("config_changed", name=d.name, old=shown_old, new=shown_new)
+        announce_config_change(configmod.BY_NAME[name.lower()], old[name.lower()], "CONFIG SET")
     c.add_reply(OK)
+
+
+def announce_config_change(d, old, how):
+    """Log and publish (config_changed) that directive d changed from old
+    (its formatted value), as `how` did it; what changed, secrets redacted."""
+    new = d.format(server.config.get(d.name))
+    shown_old, shown_new = (("(redacted)", "(redacted)") if d.sensitive else (old, new))
+    text = "%s changed from '%s' to '%s'" % (d.name, shown_old, shown_new)
+    log(LL_NOTICE, "%s %s", how, text)
+    server.emit_event("config_changed", name=d.name, old=shown_old, new=shown_new)
+    return text
 
 
 def _protected_allowed(c):
@@ -539,6 +546,11 @@ def apply_config_changes():
     # Each reader captured proto-max-bulk-len when its client connected.
     for client in server.clients.values():
         client.reader.max_bulk_len = cfg.proto_max_bulk_len
+
+
+def config_reload_command(c):
+    from .reload import config_reload_command as reload_command
+    reload_command(c)
 
 
 def config_rewrite_command(c):
@@ -567,7 +579,8 @@ def config_help_command(c):
         "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
-        "REWRITE [FORCE]", "    Rewrite the configuration file (FORCE: even if it changed on disk)."])
+        "REWRITE [FORCE]", "    Rewrite the configuration file (FORCE: even if it changed on disk).",
+        "RELOAD", "    Re-read the configuration file and apply what changed (as SIGHUP does)."])
 
 
 # ---- server -----------------------------------------------------------------------------
@@ -771,6 +784,7 @@ COMMANDS = [
         _SUB("get", config_get_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Get the values of configuration parameters"),
         _SUB("set", config_set_command, -4, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Set configuration parameters to the given values", acl="exec"),
         _SUB("rewrite", config_rewrite_command, -2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Rewrite the configuration file with the in memory configuration", acl="exec"),
+        _SUB("reload", config_reload_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Re-read the configuration file and apply what changed", acl="exec"),
         _SUB("resetstat", config_resetstat_command, 2, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV, summary="Reset the stats returned by INFO"),
         _SUB("help", config_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
     ], _SRV, _ANY),

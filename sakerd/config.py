@@ -321,6 +321,7 @@ class Config:
         self.user_lines = []     # ([name, rule...], "file:line") of `user` lines
         self.peer_user_lines = []    # ((uid, acl user), "file:line")
         self.loaded_bytes = None  # the config file as loaded: CONFIG REWRITE checks it is unchanged
+        self.overrides = []      # the `--directive value` lines of the command line
 
     def get(self, name):
         return getattr(self, BY_NAME[name].attr)
@@ -465,6 +466,7 @@ def load_server_config(path, overrides):
         config.config_dir = os.path.dirname(config.config_file)
         load_file(config, path, errors)
     if overrides:
+        config.overrides = list(overrides)   # a reload (reload.py) applies them again
         load_string(config, "\n".join(overrides).encode(), "(command line)", errors)
     resolve_defaults(config)
     return config, errors

@@ -107,6 +107,7 @@ import traceback
 from .log import log, log_from, LL_DEBUG, LL_NOTICE, LL_WARNING
 from .lua_patterns import PATTERNS_SOURCE
 from .server import server
+from .systemd import Watchdog, watchdog_from_script
 
 LUPA_MODULES = {"5.1": "lua51", "5.2": "lua52", "5.3": "lua53", "5.4": "lua54",
                 "luajit": "luajit21"}
@@ -1245,6 +1246,8 @@ class LuaBridge:
             self.kill_reason = "ERR %s '%s' timed out after %d ms (lua-task-timeout)" % (
                 self.kind, self.label, cfg.lua_task_timeout)
             return self.kill_reason.encode()
+        if Watchdog.interval_ns:
+            watchdog_from_script(elapsed, cfg.lua_time_limit)
         if cfg.lua_time_limit and elapsed > cfg.lua_time_limit:
             if not self.busy:
                 self.enter_busy(elapsed)

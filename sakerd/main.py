@@ -1,7 +1,6 @@
 """Command line, start-up and the main loop: `sakerd [-c] FILE [--directive value ...]`."""
 
 import os
-import socket
 import sys
 
 from . import __version__, config as configmod, log as logmod, safefile
@@ -76,7 +75,8 @@ def check_paths(config):
         if not os.path.isdir(d) and d == configmod.ROOT_DIRS[name]:
             continue    # created at start (prepare_directories)
         if not os.path.isdir(d):
-            problems.append("%s: %s: directory %s does not exist" % (_origin(config, name), name, d))
+            problems.append("%s: %s: directory %s does not exist%s" % (
+                _origin(config, name), name, d, _created_by(d)))
         elif not os.access(d, os.W_OK):
             problems.append("%s: %s: directory %s is not writable" % (_origin(config, name), name, d))
     return problems + check_directories(config)
@@ -116,6 +116,14 @@ def prepare_directories(config):
     return problems
 
 
+def _created_by(d):
+    from .systemd import RUNTIME_DIRECTORY
+    if d != RUNTIME_DIRECTORY:
+        return ""
+    return (" (conf/sakerd.service creates it: RuntimeDirectory=sakerd; without systemd: "
+            "mkdir -m 755 %s)" % d)
+
+
 def check_log_file(config):
     """As Redis's config loader: a logfile that cannot be opened for
     appending refuses the start (instead of logging nowhere)."""
@@ -130,19 +138,9 @@ def check_log_file(config):
 
 
 def notify_systemd(state):
-    """sd_notify() without libsystemd: one datagram to $NOTIFY_SOCKET."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return False
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            s.sendto(state.encode(), path)
-    except OSError as e:
-        log(LL_WARNING, "Can't send notification to systemd: %s", e.strerror)
-        return False
-    return True
+    """sd_notify() without libsystemd (systemd.py)."""
+    from .systemd import notify
+    return notify(state)
 
 
 def daemonize():
@@ -157,14 +155,22 @@ def daemonize():
         os.close(fd)
 
 
-def test_config(path, overrides):
+def config_problems(path, overrides):
+    """Load and check everything, as --test-config and a reload do: (config, problems)."""
     config, errors = configmod.load_server_config(path, overrides)
     errors.extend(check_paths(config))
+    from .systemd import check_unit
+    errors.extend(check_unit(config))
     from .acl import check_config
     errors.extend(check_config(config))
     # Plugins are checked even when the config has errors: list everything.
     from .extensions import check_config_extensions
     errors.extend(check_config_extensions(config))
+    return config, errors
+
+
+def test_config(path, overrides):
+    config, errors = config_problems(path, overrides)
     if errors:
         for e in errors:
             print(e, file=sys.stderr)
@@ -239,7 +245,8 @@ def run(config, path):
     if config.unixsocket:
         where.append("unix socket %s" % config.unixsocket)
     log(LL_NOTICE, "Ready to accept connections on %s", ", ".join(where) or "nothing (port 0)")
-    if config.supervised in ("systemd", "auto"):
-        notify_systemd("STATUS=Ready to accept connections\nREADY=1\n")
+    from . import systemd
+    systemd.notify_ready()
+    systemd.init(server)
     server.el.main()
     return server.exit_code

@@ -857,6 +857,7 @@ class Supervisor:
 
     def __init__(self):
         self.programs = {}
+        self.staged = None      # a list while a config reload loads plugins
 
     def get(self, name):
         return self.programs.get(name)
@@ -912,7 +913,12 @@ def saker_supervise(spec):
     if prog is not None:
         # Supervising a known name again (a plugin reload) updates its
         # settings for the next start; its state, and a manual STOP, stay.
-        prog.configure(o)
+        # During a config reload the new settings wait until the plugin
+        # has loaded, and a changed command restarts it (reload.py).
+        if supervisor.staged is not None:
+            supervisor.staged.append((server.lua.owner, prog, o))
+        else:
+            prog.configure(o)
         return True
     prog = Program(name, o)
     supervisor.programs[name] = prog

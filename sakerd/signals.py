@@ -17,7 +17,7 @@ import signal
 import socket
 
 from .ae import AE_READABLE
-from .log import log, LL_WARNING, LL_NOTICE, reopen
+from .log import log, LL_WARNING, LL_NOTICE
 from .server import server
 
 _pair = None
@@ -46,8 +46,9 @@ def handle_signal(signum):
         from .server import prepare_for_shutdown_and_exit
         prepare_for_shutdown_and_exit()
     elif signum == signal.SIGHUP:
-        log(LL_NOTICE, "Received SIGHUP, reopening the log file")
-        reopen()
+        log(LL_NOTICE, "Received SIGHUP, reloading the configuration")
+        from .reload import request_reload
+        request_reload()
     elif signum == signal.SIGCHLD:
         for handler in list(server.sigchld_handlers):
             handler()

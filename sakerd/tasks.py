@@ -14,6 +14,7 @@ is logged, counted, published as a `task_error` event, and stays
 scheduled.
 """
 
+import hashlib
 import os
 import re
 import time
@@ -72,6 +73,9 @@ class TaskManager:
         self.plugins = {}
         self.tasks = {}
         self.next_id = 1
+        # name -> digest of the file as it was last loaded (or tried):
+        # a config reload reloads only the plugins whose files changed.
+        self.digests = {}
         # Tasks and commands registered by EVAL scripts belong here.
         self.eval_owner = Plugin("eval", None, live=True)
 
@@ -105,6 +109,7 @@ class TaskManager:
                 source = f.read()
         except OSError as e:
             return self.load_failed(name, path, "%s: %s" % (path, e.strerror))
+        self.digests[name] = file_digest(source)
         new = Plugin(name, path)
         started = time.monotonic()
         res = self.bridge.load_plugin(source, "@" + os.path.basename(path), name, owner=new)
@@ -341,6 +346,10 @@ class TaskManager:
                               client=c)
             scripting.reply_result(c, res)
         return proc
+
+
+def file_digest(source):
+    return hashlib.sha1(source).digest()
 
 
 # A plugin command that declares no categories may do anything a plugin can:
