@@ -372,10 +372,6 @@ def lookup_zset(c, key, write=False):
     return zs, True
 
 
-def reply_double(c, d):
-    c.add_reply_double(d)
-
-
 # Score texts: "%.17g" costs several times a dict lookup, and the scores a
 # ZRANGE prints repeat from one call to the next. Zeros are never cached:
 # 0.0 and -0.0 are equal keys but print differently.
