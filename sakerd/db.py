@@ -2,7 +2,7 @@
 
 A Db holds `dict` (key bytes -> value) and `expires` (key -> absolute unix
 ms). Values are typed by their Python type: bytes is a string, dict a hash,
-collections.deque a list. Keys expire lazily on access and actively in the
+collections.deque a list, t_set.Set a set, t_zset.ZSet a sorted set. Keys expire lazily on access and actively in the
 cron, with Redis's adaptive sampling.
 
 SCAN cursors. Redis walks its hash table's buckets in reverse-binary order,
@@ -31,6 +31,8 @@ SCAN_POS_BITS = 32
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 WRONGTYPE_ERR = "-WRONGTYPE Operation against a key holding the wrong kind of value"
 
+# TYPE's names by value class; t_set and t_zset add their Set and ZSet
+# (they import this module, so it cannot import them).
 TYPE_NAMES = {bytes: "string", dict: "hash", deque: "list"}
 
 
