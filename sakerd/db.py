@@ -2,8 +2,9 @@
 
 A Db holds `dict` (key bytes -> value) and `expires` (key -> absolute unix
 ms). Values are typed by their Python type: bytes is a string, dict a hash,
-collections.deque a list, t_set.Set a set, t_zset.ZSet a sorted set. Keys expire lazily on access and actively in the
-cron, with Redis's adaptive sampling.
+collections.deque a list, t_set.Set a set, t_zset.ZSet a sorted set. Keys
+expire lazily on access and actively in the cron, with Redis's adaptive
+sampling.
 
 SCAN cursors. Redis walks its hash table's buckets in reverse-binary order,
 which survives rehashing; a Python dict offers no such walk, and a plain
