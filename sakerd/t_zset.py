@@ -102,6 +102,8 @@ def strtod_full(s):
 
 def string2d(s):
     """Redis's string2d(): a float, or None (getDoubleFromObject refuses)."""
+    if len(s) < 16 and s.isdigit():
+        return float(s)     # the common case (hot path): exact, no overflow
     if not s or s[0] in b" \t\n\v\f\r":
         return None
     r = strtod_full(s)
