@@ -14,7 +14,10 @@ then runs the same workloads against each, the servers taking turns
 (the order rotates every round, so drift of the machine spreads evenly):
 
 * redis-benchmark -c 50 -P 1 and -P 16, one test per run: ping_mbulk, set,
-  get, incr, lpush, lrange_100 (LRANGE mylist 0 99 on a prefilled list). -n
+  get, incr, lpush, lrange_100 (LRANGE mylist 0 99 on a prefilled list), and
+  the set and sorted set ones: sadd, zadd (redis-benchmark's own), zrange_100
+  (ZRANGE myzset 0 99 WITHSCORES on a prefilled 600-member zset), spop (SPOP
+  myset on a set prefilled with as many members as the run pops). -n
   is calibrated per server and test so that each run lasts >= --seconds;
 * streams, the same way (sakerd and redis-server only): xadd (XADD
   mystream * f v) and xrange_100 (XRANGE mystream - + COUNT 100 on a
@@ -63,6 +66,7 @@ RB_TESTS = ("ping_mbulk", "set", "get", "incr", "lpush", "lrange_100")
 # Stream workloads (redis-benchmark has no -t for them: custom commands).
 # The uvloop peer has no streams: these run on sakerd and redis-server only.
 STREAM_TESTS = ("xadd", "xrange_100")
+TYPE_TESTS = ("sadd", "zadd", "zrange_100", "spop")     # no targets of their own
 
 
 # ---- processes ----------------------------------------------------------
@@ -204,12 +208,14 @@ def rb_args(test, pipeline, n):
         return base + ["xadd", "mystream", "*", "f", "v"]
     if test == "xrange_100":
         return base + ["xrange", "mystream", "-", "+", "COUNT", "100"]
+    if test == "zrange_100":
+        return base + ["zrange", "myzset", "0", "99", "WITHSCORES"]
     if test == "churn":
         return ["-c", "50", "-k", "0", "-n", str(n), "-t", "ping_mbulk"]
     return base + ["-t", test]
 
 
-def prepare_workload(srv, test):
+def prepare_workload(srv, test, n=0):
     if test == "lrange_100":
         resp_call(srv.port, "DEL", "mylist")
         resp_call(srv.port, "RPUSH", "mylist", *(["xxx"] * 600))
@@ -218,6 +224,20 @@ def prepare_workload(srv, test):
     if test == "xrange_100":
         for i in range(600):
             resp_call(srv.port, "XADD", "mystream", "%d-1" % (i + 1), "f", "v")
+    elif test == "zrange_100":
+        resp_call(srv.port, "DEL", "myzset")
+        members = []
+        for i in range(600):
+            members += [str(i * 1.5), "element:%06d" % i]
+        resp_call(srv.port, "ZADD", "myzset", *members)
+    elif test == "spop":
+        # Every SPOP of the run pops a member (redis-benchmark's own SPOP
+        # test pops an empty set after its first request).
+        resp_call(srv.port, "DEL", "myset")
+        for start in range(0, n, 10000):
+            resp_call(srv.port, "SADD", "myset",
+                      *("m:%d" % i for i in range(start, min(n, start + 10000))),
+                      timeout=60)
 
 
 def supports(name, workload):
@@ -235,7 +255,7 @@ def measure(srv, fn):
 
 
 def run_rb(srv, test, pipeline, n):
-    prepare_workload(srv, test)
+    prepare_workload(srv, test, n)
     timeout = 120 + n / 1000.0
     rps, cpu, wall = measure(srv, lambda: redis_benchmark(srv.port, rb_args(test, pipeline, n),
                                                           timeout))
@@ -264,7 +284,7 @@ def run_workload(srv, workload, n):
 def workloads(selected):
     out = []
     for p in (1, 16):
-        for t in RB_TESTS + STREAM_TESTS:
+        for t in RB_TESTS + STREAM_TESTS + TYPE_TESTS:
             out.append("P%d:%s" % (p, t))
     out += ["churn", "fanout"]
     if selected:

@@ -12,9 +12,10 @@ written to be as fast as a Python server of the protocol can reasonably be:
   straight to a bound handler, with no per-command object.
 
 It implements just what the benchmark workloads send (PING, ECHO, SET, GET,
-INCR, DEL, LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, MSET, PUBLISH, SUBSCRIBE,
-FLUSHALL, CONFIG, QUIT) and no more: no expiry, inline requests only as
-whole lines, no databases.
+INCR, DEL, LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, MSET, SADD, SPOP, ZADD,
+ZRANGE, PUBLISH, SUBSCRIBE, FLUSHALL, CONFIG, QUIT) and no more: no
+expiry, inline requests only as whole lines, no databases. Sorted sets are
+a dict plus a sortedcontainers.SortedList, as in sakerd.
 
 Run: python bench/uvloop_server.py --port 7390
 """
@@ -26,6 +27,7 @@ from itertools import islice
 
 import hiredis
 import uvloop
+from sortedcontainers import SortedList
 
 OK = b"+OK\r\n"
 PONG = b"+PONG\r\n"
@@ -190,6 +192,99 @@ def cmd_lrange(conn, argv):
         return b"*0\r\n"
     parts = [b"*%d\r\n" % (stop - start + 1)]
     parts += [b"$%d\r\n%s\r\n" % (len(v), v) for v in islice(lst, start, stop + 1)]
+    return b"".join(parts)
+
+
+def cmd_sadd(conn, argv):
+    if len(argv) < 3:
+        return wrong_args(argv[0])
+    s = data.get(argv[1])
+    if s is None:
+        s = data[argv[1]] = set()
+    elif s.__class__ is not set:
+        return WRONGTYPE
+    n = len(s)
+    s.update(argv[2:])
+    return b":%d\r\n" % (len(s) - n)
+
+
+def cmd_spop(conn, argv):
+    if len(argv) != 2:
+        return wrong_args(argv[0])
+    s = data.get(argv[1])
+    if s is None:
+        return NULL
+    if s.__class__ is not set:
+        return WRONGTYPE
+    v = s.pop()
+    if not s:
+        del data[argv[1]]
+    return bulk(v)
+
+
+class ZSet:
+    __slots__ = ("dict", "sl")
+
+    def __init__(self):
+        self.dict = {}
+        self.sl = SortedList()
+
+
+def cmd_zadd(conn, argv):
+    if len(argv) < 4 or len(argv) % 2:
+        return wrong_args(argv[0])
+    try:
+        pairs = [(float(argv[i]), argv[i + 1]) for i in range(2, len(argv), 2)]
+    except ValueError:
+        return b"-ERR value is not a valid float\r\n"
+    z = data.get(argv[1])
+    if z is None:
+        z = data[argv[1]] = ZSet()
+    elif z.__class__ is not ZSet:
+        return WRONGTYPE
+    added = 0
+    for score, m in pairs:
+        old = z.dict.get(m)
+        if old is None:
+            added += 1
+        elif old == score:
+            continue
+        else:
+            z.sl.remove((old, m))
+        z.dict[m] = score
+        z.sl.add((score, m))
+    return b":%d\r\n" % added
+
+
+def cmd_zrange(conn, argv):
+    """ZRANGE key start stop [WITHSCORES], by rank only."""
+    if len(argv) not in (4, 5):
+        return wrong_args(argv[0])
+    z = data.get(argv[1])
+    if z is None:
+        return b"*0\r\n"
+    if z.__class__ is not ZSet:
+        return WRONGTYPE
+    try:
+        start, stop = int(argv[2]), int(argv[3])
+    except ValueError:
+        return NOT_INT
+    n = len(z.dict)
+    if start < 0:
+        start = max(n + start, 0)
+    if stop < 0:
+        stop += n
+    stop = min(stop, n - 1)
+    if start > stop:
+        return b"*0\r\n"
+    items = z.sl.islice(start, stop + 1)
+    if len(argv) == 4:
+        return b"*%d\r\n" % (stop - start + 1) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(m), m) for _, m in items)
+    parts = [b"*%d\r\n" % (2 * (stop - start + 1))]
+    for score, m in items:
+        f = b"%.17g" % score
+        parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(f), f))
     return b"".join(parts)
 
 

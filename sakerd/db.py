@@ -2,8 +2,9 @@
 
 A Db holds `dict` (key bytes -> value) and `expires` (key -> absolute unix
 ms). Values are typed by their Python type: bytes is a string, dict a hash,
-collections.deque a list. Keys expire lazily on access and actively in the
-cron, with Redis's adaptive sampling.
+collections.deque a list, t_set.Set a set, t_zset.ZSet a sorted set. Keys
+expire lazily on access and actively in the cron, with Redis's adaptive
+sampling.
 
 SCAN cursors. Redis walks its hash table's buckets in reverse-binary order,
 which survives rehashing; a Python dict offers no such walk, and a plain
@@ -31,7 +32,9 @@ SCAN_POS_BITS = 32
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 WRONGTYPE_ERR = "-WRONGTYPE Operation against a key holding the wrong kind of value"
 
-# Value class -> TYPE name; a type module adds its own class (t_stream.Stream: "stream").
+# TYPE's names by value class; a type module adds its own class (t_set's Set,
+# t_zset's ZSet, t_stream's Stream: they import this module, so it cannot
+# import them).
 TYPE_NAMES = {bytes: "string", dict: "hash", deque: "list"}
 
 

@@ -219,8 +219,7 @@ def latency_help_command(c):
 
 
 def _latency_container():
-    cmd = Command("latency", latency_help_command, -2, CMD_ADMIN | CMD_LOADING | CMD_STALE,
-                  group="server")
+    cmd = Command("latency", latency_help_command, -2, 0, group="server")
     flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE
     for name, proc, arity, summary in (
             ("latest", latency_latest_command, 2,

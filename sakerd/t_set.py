@@ -29,9 +29,7 @@ from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 SYNTAX_ERR = "syntax error"
 NOT_INTEGER = "value is not an integer or out of range"
-SPOP_SNAPSHOT_MAX = 4096
-SPOP_MOVE_STRATEGY_MUL = 5
-SRANDMEMBER_SUB_STRATEGY_MUL = 3
+SPOP_SNAPSHOT_MAX = 128
 LONG_MAX = LLONG_MAX
 
 
@@ -77,10 +75,6 @@ class Set(set):
 
 
 TYPE_NAMES[Set] = "set"
-
-
-def encoding(s):
-    return "intset" if s.intset else "hashtable"
 
 
 def new_set_for(member):

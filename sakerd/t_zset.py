@@ -102,6 +102,8 @@ def strtod_full(s):
 
 def string2d(s):
     """Redis's string2d(): a float, or None (getDoubleFromObject refuses)."""
+    if len(s) < 16 and s.isdigit():
+        return float(s)     # the common case (hot path): exact, no overflow
     if not s or s[0] in b" \t\n\v\f\r":
         return None
     r = strtod_full(s)
@@ -372,26 +374,40 @@ def lookup_zset(c, key, write=False):
     return zs, True
 
 
-def reply_double(c, d):
-    c.add_reply_double(d)
+# Score texts: "%.17g" costs several times a dict lookup, and the scores a
+# ZRANGE prints repeat from one call to the next. Zeros are never cached:
+# 0.0 and -0.0 are equal keys but print differently.
+_SCORE_TEXT = {}
+SCORE_TEXT_MAX = 1 << 16
+
+
+def score_text(s):
+    t = _SCORE_TEXT.get(s)
+    if t is None:
+        t = b"%.17g" % s    # as Redis's addReplyDouble, inf and -inf included
+        if s:
+            if len(_SCORE_TEXT) >= SCORE_TEXT_MAX:
+                _SCORE_TEXT.clear()
+            _SCORE_TEXT[s] = t
+    return t
 
 
 def encode_pairs(c, pairs, withscores):
     """Members (with scores) of (score, member) pairs: one flat array in
-    RESP2, [member, score] pairs in RESP3 (ZRANGE ... WITHSCORES)."""
+    RESP2, [member, score] pairs in RESP3 (ZRANGE ... WITHSCORES).
+    Hot path (ZRANGE): comprehensions and one join."""
     if not withscores:
-        return b"*%d\r\n" % len(pairs) + b"".join(b"$%d\r\n%s\r\n" % (len(m), m)
-                                                  for _, m in pairs)
+        return b"*%d\r\n" % len(pairs) + b"".join([b"$%d\r\n%s\r\n" % (len(m), m)
+                                                    for _, m in pairs])
+    get = _SCORE_TEXT.get
+    texts = [(get(s) or score_text(s), m) for s, m in pairs]
     if c.resp == 2:
-        parts = [b"*%d\r\n" % (2 * len(pairs))]
-        for s, m in pairs:
-            f = format_double(s)
-            parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(f), f))
+        head = b"*%d\r\n" % (2 * len(pairs))
+        body = [b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(f), f) for f, m in texts]
     else:
-        parts = [b"*%d\r\n" % len(pairs)]
-        for s, m in pairs:
-            parts.append(b"*2\r\n$%d\r\n%s\r\n,%s\r\n" % (len(m), m, format_double(s)))
-    return b"".join(parts)
+        head = b"*%d\r\n" % len(pairs)
+        body = [b"*2\r\n$%d\r\n%s\r\n,%s\r\n" % (len(m), m, f) for f, m in texts]
+    return head + b"".join(body)
 
 
 def notify_zset(c, event, key):
@@ -1104,7 +1120,7 @@ def generic_zpop(c, keys, where, emitkey, count, nested, nil_when_empty):
 
 
 def double_bytes(c, d):
-    f = format_double(d)
+    f = score_text(d)
     if c.resp == 2:
         return b"$%d\r\n%s\r\n" % (len(f), f)
     return b",%s\r\n" % f

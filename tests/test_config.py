@@ -101,6 +101,21 @@ NON_DEFAULT = [
     ('event-stream ""', "event_stream", ""),
     ("event-stream-maxlen 500", "event_stream_maxlen", 500),
     ("functions-file fns.dump", "functions_file", "fns.dump"),
+    ("hash-max-listpack-entries 64", "hash_max_listpack_entries", 64),
+    ("hash-max-ziplist-entries 64", "hash_max_listpack_entries", 64),
+    ("hash-max-listpack-value 1kb", "hash_max_listpack_value", 1024),
+    ("hash-max-ziplist-value 1kb", "hash_max_listpack_value", 1024),
+    ("set-max-intset-entries 16", "set_max_intset_entries", 16),
+    ("zset-max-listpack-entries 0", "zset_max_listpack_entries", 0),
+    ("zset-max-ziplist-entries 0", "zset_max_listpack_entries", 0),
+    ("zset-max-listpack-value 10", "zset_max_listpack_value", 10),
+    ("zset-max-ziplist-value 10", "zset_max_listpack_value", 10),
+    ("list-max-listpack-size 128", "list_max_listpack_size", 128),
+    ("list-max-ziplist-size 128", "list_max_listpack_size", 128),
+    ("latency-monitor-threshold 100", "latency_monitor_threshold", 100),
+    # The only values sakerd accepts: it has no persistence.
+    ('save ""', "save", ""),
+    ("appendonly no", "appendonly", False),
 ]
 
 
