@@ -109,6 +109,13 @@ return found
 def test_every_saker_and_redis_function_with_bad_arguments_gives_only_lua_values(lua_daemon):
     names = ["saker." + n for n in sorted(SAKER_API)] + ["redis." + n for n in REDIS_FUNCTIONS]
     r = lua_daemon.client()
+    # Every function a script can reach is walked (pairs sees through the
+    # read-only tables on 5.2+ only).
+    listed = r.eval("local t = {} for _, name in ipairs({'saker', 'redis'}) do "
+                    "for k, v in pairs(_G[name]) do if type(v) == 'function' then "
+                    "t[#t + 1] = name .. '.' .. k end end end return t", 0)
+    if r.eval("return _VERSION", 0) == b"Lua 5.4":
+        assert len(listed) == len(names) and set(listed) == {n.encode() for n in names}
     found = r.eval(WALK, 0, *names)
     assert found[-1].startswith(b"calls ") and int(found[-1][6:]) >= 15 * len(names)
     assert found[:-1] == []
