@@ -894,6 +894,8 @@ function B.heap_bytes()
   return math.floor(collect("count") * 1024)
 end
 
+function B.anchor(v) return v end
+
 function B.allow_env(names)
   env_allowed = {}
   for _, n in ipairs(names) do env_allowed[n] = true end
@@ -963,6 +965,7 @@ class LuaBridge:
                                   self._unwrap_error, name=BRIDGE_SOURCE.encode())
         self.B.allow_env(self.lua.table_from([n.encode() for n in config.lua_env_allow]))
         self.result_limits = None
+        self._anchor = self.B.anchor
         self._set_pattern_steps = self.B.install_patterns(PATTERNS_SOURCE.encode())
         self._run = self.B.run
         self._run_script = self.B.run_script
@@ -1016,12 +1019,29 @@ class LuaBridge:
                 raise LuaRaise({"err": self.kill_reason})
             try:
                 return fn(*args)
-            except LuaRaise:
-                raise
+            except LuaRaise as e:
+                value = e.value
             except Exception as e:
                 log(LL_WARNING, "%s raised %s", name, traceback.format_exc().rstrip())
-                raise LuaRaise("%s: internal error: %s" % (name, e)) from None
+                value = "%s: internal error: %s" % (name, e)
+            # Raised afresh, outside the handler, once args is gone: the error
+            # object lives on in Lua, and a traceback reaching the arguments
+            # would keep Lua objects of a coroutine that may be collected
+            # first (their release then touches a freed lua_State: a segfault
+            # on 5.1).
+            del args
+            raise LuaRaise(value)
         return entry
+
+    def anchor(self, fn):
+        """fn as an object of the main Lua state.
+
+        lupa ties each Lua object it hands Python to the lua_State it came
+        from, and uses that state to call and release it: a function passed
+        from inside a coroutine would outlive its coroutine's state. Passed
+        through a function of the main state, it comes back tied to that.
+        """
+        return self._anchor(fn)
 
     def _unwrap_error(self, e):
         """The Lua error value a C function's LuaRaise carries, else a string, never e."""
@@ -1498,7 +1518,7 @@ class ArgChecker:
         if t == "table" and lt == "table":
             return True, self.to_python(v, mod)
         if t == "function" and lt == "function":
-            return True, v
+            return True, self.bridge.anchor(v)
         return False, None
 
     def to_python(self, v, mod, depth=0):

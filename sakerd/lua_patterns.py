@@ -115,55 +115,65 @@ local function overlaps(a, b)
   return false
 end
 
--- product of the factors of p's items, with n+1 for a backtracking one.
-local function growth(items, n)
-  local g = 1
+-- The worst case of p as {factors of n+1, factors of 2}: an item that
+-- scans (%b, %1) or that can backtrack into the items after it counts n+1.
+local function growth(items)
+  local scans, twos = 0, 0
   for k = 1, #items do
     local it = items[k]
     if it.q == "n" then
-      g = g * (n + 1)
+      scans = scans + 1
     elseif it.q == "?" then
-      g = g * 2
+      twos = twos + 1
     elseif it.q then
       -- Can what it gives back be taken by the items after it?
       for j = k + 1, #items do
         local nx = items[j]
-        if it.any or overlaps(it.set, nx) then g = g * (n + 1); break end
+        if overlaps(it.set, nx) then scans = scans + 1; break end
         if not (nx.q == "*" or nx.q == "-" or nx.q == "?") then break end
       end
     end
-    if g > max_steps then return g end
   end
+  return {scans, twos}
+end
+
+-- p's {scans, twos, anchored, #p}, or false when p is no pattern the
+-- bound can read (not a string, malformed: the C matcher decides).
+local function shape(p)
+  if type(p) == "number" then p = tostring(p) end
+  if type(p) ~= "string" then return false end
+  local ok, items = pcall(parse, p)
+  if not ok or not items then return false end
+  local g = growth(items)
+  g[3] = byte(p, 1) == 94
+  g[4] = #p
   return g
 end
 
-local function shape(p)
-  local s = cache[p]
-  if s == nil then
-    if cached > 256 then cache, cached = {}, 0 end
-    local ok, items = pcall(parse, p)
-    s = ok and items or false
-    cache[p] = s
-    cached = cached + 1
-  end
-  return s
-end
-
 -- Refuse (an error at the caller's caller) when matching s against p from
--- init could take more than max_steps.
+-- init could take more than max_steps. Called on every match: the cached
+-- shape makes it a table lookup and a little arithmetic.
 local function bound(fname, s, p, init, anchorable)
-  if type(s) == "number" then s = tostring(s) end
-  if type(p) == "number" then p = tostring(p) end
-  if type(s) ~= "string" or type(p) ~= "string" or max_steps <= 0 then return end
-  local items = shape(p)
-  if not items then return end
-  init = tonumber(init) or 1
-  if init < 0 then init = #s + init + 1 end
-  if init < 1 then init = 1 end
-  local n = #s - floor(init) + 1
-  if n < 1 then n = 0 end
-  local starts = (anchorable and byte(p, 1) == 94) and 1 or n + 1
-  local steps = starts * (#p + 1) * growth(items, n)
+  local g = cache[p]
+  if g == nil then
+    if cached >= 256 then cache, cached = {}, 0 end
+    g = shape(p)
+    if p ~= nil and p == p then cache[p] = g; cached = cached + 1 end
+  end
+  if not g or max_steps <= 0 then return end
+  if type(s) ~= "string" then
+    if type(s) ~= "number" then return end
+    s = tostring(s)
+  end
+  local n = #s
+  if init then
+    init = tonumber(init) or 1
+    if init < 0 then init = n + init + 1 end
+    if init > 1 then n = n - floor(init) + 1 end
+    if n < 0 then n = 0 end
+  end
+  local starts = (anchorable and g[3]) and 1 or n + 1
+  local steps = starts * (g[4] + 1) * (n + 1) ^ g[1] * 2 ^ g[2]
   if steps > max_steps then
     error(string.format("%s: pattern too complex for a subject of %d bytes: up to %.3g "
       .. "matching steps, over lua-pattern-max-steps (%.0f)", fname, n, steps, max_steps), 3)

@@ -1,7 +1,9 @@
 """Pidfiles: our own, locked for the life of the process, and others', checked.
 
 Our pidfile is opened with O_CREAT and locked with flock(LOCK_EX|LOCK_NB)
-before anything is written to it. The lock lives as long as the open file
+before anything is written to it; never through a symlink, and only if it
+is a plain file of ours in a directory no other user can write
+(safefile.open_for_lock). The lock lives as long as the open file
 description, so it is released by the kernel however we die (kill -9
 included): a pidfile whose lock can be taken is stale by definition, and a
 pidfile whose lock is held names a live instance, whose pid we report

@@ -116,6 +116,8 @@ NON_DEFAULT = [
     # The only values sakerd accepts: it has no persistence.
     ('save ""', "save", ""),
     ("appendonly no", "appendonly", False),
+    ("lua-pattern-max-steps 1000", "lua_pattern_max_steps", 1000),
+    ("lua-env-allow PATH MY_SITE", "lua_env_allow", ["PATH", "MY_SITE"]),
 ]
 
 
@@ -249,7 +251,8 @@ def test_config_get_glob_and_several_patterns(daemon):
     assert r.config_get("maxclients") == {"maxclients": "10000"}
     got = r.config_get("lua-*")
     assert set(got) == {"lua-version", "lua-path", "lua-cpath", "lua-time-limit",
-                        "lua-task-timeout", "lua-max-memory", "lua-debug-checks"}
+                        "lua-task-timeout", "lua-max-memory", "lua-debug-checks",
+                        "lua-pattern-max-steps", "lua-env-allow"}
     assert got["lua-max-memory"] == str(256 << 20)
     c = daemon.raw()
     c.send(b"CONFIG GET hz databases\r\n")

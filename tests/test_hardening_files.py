@@ -269,7 +269,7 @@ MUTABLE = sorted(d.name for d in __import__("sakerd.config", fromlist=["x"]).DIR
                  if d.mutable)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(MUTABLE), CONFIG_VALUES), min_size=1, max_size=4))
 def test_any_value_config_set_accepts_survives_rewrite_and_reload(tmp_path, changes):
     from sakerd import config as configmod
