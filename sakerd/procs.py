@@ -51,6 +51,7 @@ import sys
 import time
 
 from . import ae
+from . import healthcheck
 from . import safefile
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
@@ -418,6 +419,8 @@ def _check_field(argno, key, kind, value):
             return check_argv(argno, value)
         except ArgError as e:
             raise ArgError(argno, "field '%s': %s" % (key, e.message))
+    if kind == "check":
+        return healthcheck.parse_check(argno, value)
     if kind == "signal":
         sig = parse_signal(value) if isinstance(value, (str, int, float)) else None
         if sig is None:
@@ -544,6 +547,7 @@ SUPERVISE_OPTIONS = {
     "startsecs": ("duration", 1), "backoff_ms": ("duration", 500),
     "backoff_max_ms": ("duration", 30000), "max_retries": ("count", 10),
     "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("duration", 5000),
+    "check": ("check", None),
 }
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -572,6 +576,9 @@ class Program:
         self.restart_when_stopped = False
         self.leader_exited = False  # the first process exited 0: waiting for its pidfile
         self.pidfile_before = None
+        self.health = None          # its HealthCheck, when it has a `check`
+        self.kill_reason = None     # why sakerd itself is killing a running program
+        self.ever_healthy = False   # since the current start
         self.configure(opts)
 
     def configure(self, opts):
@@ -588,6 +595,17 @@ class Program:
         self.max_retries = opts["max_retries"]
         self.stop_signal = opts["stop_signal"]
         self.stop_timeout_ms = opts["stop_timeout_ms"]
+        self.configure_check(opts["check"])
+
+    def configure_check(self, spec):
+        """A changed check (a plugin reload) replaces the old one, running at once if we run."""
+        if self.health is not None and self.health.spec == spec:
+            return
+        if self.health is not None:
+            self.health.stop()
+        self.health = healthcheck.HealthCheck(self, spec) if spec else None
+        if self.health is not None and self.state == RUNNING and not self.kill_reason:
+            self.health.start()
 
     # -- transitions --------------------------------------------------------------
 
@@ -598,6 +616,11 @@ class Program:
             " (pid %d)" % self.pid if self.pid else "", extra)
         server.emit_event("process_state", name=self.name, from_state=frm, to_state=to,
                           pid=self.pid, **fields)
+        if self.health is not None and (frm == RUNNING) != (to == RUNNING):
+            if to == RUNNING:
+                self.health.start()
+            else:
+                self.health.stop()
 
     def start(self):
         """START: from stopped, exited, fatal or backoff; False if already up."""
@@ -617,6 +640,8 @@ class Program:
             self.set_state(FATAL, reason=EXEC_DISABLED)
             return
         self.leader_exited = False
+        self.kill_reason = None
+        self.ever_healthy = False
         self.pidfile_before = pidfile_signature(self.pidfile) if self.pidfile else None
         env = dict(self.env or {})
         env[SUPERVISED_ENV] = supervision_tag(self.name)
@@ -679,8 +704,52 @@ class Program:
         self.became_running()
 
     def became_running(self):
-        self.retries = 0
+        # With a health check, a start succeeds when the program is first
+        # healthy (health_changed): one that never is ends fatal.
+        if self.health is None:
+            self.retries = 0
         self.set_state(RUNNING)
+
+    def health_changed(self, health, reason):
+        """The HealthCheck's verdict changed: count a success, or act on a failure."""
+        if health == healthcheck.HEALTHY:
+            self.ever_healthy = True
+            self.retries = 0
+        elif self.health.spec["action"] == "restart" and self.state == RUNNING:
+            self.kill_for("unhealthy: %s" % reason)
+
+    def kill_for(self, reason):
+        """Stop a running program that sakerd judged broken; on_exit restarts it
+        through the backoff (a failed start if it was never healthy)."""
+        if self.kill_reason or not self.pid or self.leader_exited:
+            return
+        self.kill_reason = reason
+        if self.health is not None:
+            self.health.stop()
+        log(LL_WARNING, "Process %s (pid %d): restarting, %s", self.name, self.pid, reason)
+        self.signal_group(self.stop_signal)
+        self.cancel_timer()
+        self.timer = server.el.create_time_event(self.stop_timeout_ms, self._kill_timed_out)
+
+    def _kill_timed_out(self, el, id, data):
+        self.timer = None
+        if self.state == RUNNING and self.kill_reason:
+            self.signal_group(signal.SIGKILL)
+        return ae.AE_NOMORE
+
+    def restart_killed(self, status):
+        """The program that kill_for stopped has exited: back off and start again."""
+        self.cancel_timer()
+        if self.pgid:
+            try:
+                os.killpg(self.pgid, signal.SIGKILL)   # what it left in its group
+            except OSError:
+                pass
+        reason, self.kill_reason = self.kill_reason, None
+        self.last_error = reason
+        if self.ever_healthy or self.health is None:
+            self.retries = 0
+        self.start_failed(status, reason=reason)
 
     def start_failed(self, status=None, reason=None):
         """The start did not last startsecs: back off, or give up after max_retries."""
@@ -731,6 +800,8 @@ class Program:
             self.cancel_timer()
             self.last_error = describe_status(status)
             self.start_failed(status)
+        elif self.state == RUNNING and self.kill_reason:
+            self.restart_killed(status)
         elif self.state == RUNNING:
             self.last_error = describe_status(status)
             if self.autorestart:
@@ -743,6 +814,7 @@ class Program:
     def stop(self):
         """STOP: a manual stop, never undone by autorestart."""
         self.restart_when_stopped = False
+        self.kill_reason = None
         if self.state == STARTING and self.leader_exited:
             # Between the daemonizing parent's exit and startsecs: stop the
             # daemon if its pidfile already names it.
@@ -839,7 +911,7 @@ class Program:
             ("backoff_ms", self.backoff_ms), ("backoff_max_ms", self.backoff_max_ms),
             ("max_retries", self.max_retries), ("stop_signal", signal_name(self.stop_signal)),
             ("stop_timeout_ms", self.stop_timeout_ms),
-        ]
+        ] + (self.health.status_pairs() if self.health is not None else [])
 
     def list_line(self):
         return "name=%s state=%s pid=%d uptime=%d starts=%d retries=%d last_exit=%s cmd=%s" % (
