@@ -53,6 +53,7 @@ import time
 from . import ae
 from . import healthcheck
 from . import safefile
+from .proc_usage import SAMPLE_MS, Usage, process_groups
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
@@ -421,12 +422,31 @@ def _check_field(argno, key, kind, value):
             raise ArgError(argno, "field '%s': %s" % (key, e.message))
     if kind == "check":
         return healthcheck.parse_check(argno, value)
+    if kind == "size":
+        return _check_size(argno, key, value)
     if kind == "signal":
         sig = parse_signal(value) if isinstance(value, (str, int, float)) else None
         if sig is None:
             raise ArgError(argno, "field '%s': invalid signal '%s'" % (key, value))
         return sig
     raise AssertionError(kind)
+
+
+def _check_size(argno, key, value):
+    """A memory size: bytes as a number, or a string like "200mb" (config.parse_memory)."""
+    from .config import parse_memory
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value) \
+            and value > 0:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            n = parse_memory(value)
+        except ValueError:
+            n = 0
+        if n > 0:
+            return n
+    raise ArgError(argno, "field '%s': memory size like \"200mb\" expected, got %s" % (
+        key, "'%s'" % value if isinstance(value, str) else lua_type(value)))
 
 
 def _check_env(argno, key, value):
@@ -547,7 +567,7 @@ SUPERVISE_OPTIONS = {
     "startsecs": ("duration", 1), "backoff_ms": ("duration", 500),
     "backoff_max_ms": ("duration", 30000), "max_retries": ("count", 10),
     "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("duration", 5000),
-    "check": ("check", None),
+    "check": ("check", None), "max_rss": ("size", None), "for_ms": ("duration", 0),
 }
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -579,6 +599,8 @@ class Program:
         self.health = None          # its HealthCheck, when it has a `check`
         self.kill_reason = None     # why sakerd itself is killing a running program
         self.ever_healthy = False   # since the current start
+        self.usage = Usage()
+        self.rss_over_since = None  # monotonic time RSS first exceeded max_rss
         self.configure(opts)
 
     def configure(self, opts):
@@ -595,6 +617,8 @@ class Program:
         self.max_retries = opts["max_retries"]
         self.stop_signal = opts["stop_signal"]
         self.stop_timeout_ms = opts["stop_timeout_ms"]
+        self.max_rss = opts["max_rss"]
+        self.for_ms = opts["for_ms"]
         self.configure_check(opts["check"])
 
     def configure_check(self, spec):
@@ -642,6 +666,8 @@ class Program:
         self.leader_exited = False
         self.kill_reason = None
         self.ever_healthy = False
+        self.usage.reset()
+        self.rss_over_since = None
         self.pidfile_before = pidfile_signature(self.pidfile) if self.pidfile else None
         env = dict(self.env or {})
         env[SUPERVISED_ENV] = supervision_tag(self.name)
@@ -886,6 +912,27 @@ class Program:
                 reaper.listeners.pop(self.pid, None)
                 self.on_exit(self.pid, 0)
 
+    # -- resources --------------------------------------------------------------------
+
+    def sampled(self, pids, now):
+        """A new resource sample; restart a program that stayed above max_rss for for_ms."""
+        self.usage.sample(pids, now)
+        if not self.max_rss or self.usage.rss <= self.max_rss:
+            self.rss_over_since = None
+            return
+        if self.rss_over_since is None:
+            self.rss_over_since = now
+        if (now - self.rss_over_since) * 1000.0 >= self.for_ms:
+            self.kill_for("rss %d bytes above max_rss %d for %d ms" % (
+                self.usage.rss, self.max_rss, int((now - self.rss_over_since) * 1000)))
+
+    def usage_pairs(self):
+        pairs = [("cpu_percent", "%.1f" % self.usage.cpu_percent), ("rss", self.usage.rss),
+                 ("cpu_seconds", "%.2f" % self.usage.cpu_seconds)]
+        if self.max_rss:
+            pairs += [("max_rss", self.max_rss), ("for_ms", self.for_ms)]
+        return pairs
+
     # -- reports ------------------------------------------------------------------------
 
     def uptime(self):
@@ -911,7 +958,7 @@ class Program:
             ("backoff_ms", self.backoff_ms), ("backoff_max_ms", self.backoff_max_ms),
             ("max_retries", self.max_retries), ("stop_signal", signal_name(self.stop_signal)),
             ("stop_timeout_ms", self.stop_timeout_ms),
-        ] + (self.health.status_pairs() if self.health is not None else [])
+        ] + self.usage_pairs() + (self.health.status_pairs() if self.health is not None else [])
 
     def list_line(self):
         return "name=%s state=%s pid=%d uptime=%d starts=%d retries=%d last_exit=%s cmd=%s" % (
@@ -919,9 +966,13 @@ class Program:
             self.last_exit_text(), " ".join(self.argv))
 
     def info_line(self):
-        return "proc_%s:state=%s,pid=%d,uptime=%d,starts=%d,retries=%d,last_exit=%s" % (
-            self.name, self.state, self.pid or 0, self.uptime(), self.starts, self.retries,
-            self.last_exit_text())
+        line = "proc_%s:state=%s,pid=%d,uptime=%d,starts=%d,retries=%d,last_exit=%s," \
+            "cpu_percent=%.1f,rss=%d" % (
+                self.name, self.state, self.pid or 0, self.uptime(), self.starts, self.retries,
+                self.last_exit_text(), self.usage.cpu_percent, self.usage.rss)
+        if self.health is not None:
+            line += ",health=%s" % self.health.health
+        return line
 
 
 class Supervisor:
@@ -929,6 +980,7 @@ class Supervisor:
 
     def __init__(self):
         self.programs = {}
+        self.last_sample = 0.0
 
     def get(self, name):
         return self.programs.get(name)
@@ -936,6 +988,17 @@ class Supervisor:
     def cron(self):
         for p in list(self.programs.values()):
             p.check_alive()
+        now = time.monotonic()
+        if (now - self.last_sample) * 1000.0 >= SAMPLE_MS:
+            self.last_sample = now
+            self.sample_usage(now)
+
+    def sample_usage(self, now):
+        """Resource usage of every running program, its whole process group summed."""
+        live = [p for p in self.programs.values() if p.state in (STARTING, RUNNING) and p.pid]
+        groups = process_groups({p.pgid for p in live if p.pgid})
+        for p in live:
+            p.sampled(groups.get(p.pgid) or [p.pid], now)
 
     def stop_all_for_shutdown(self):
         """sakerd is exiting: stop our programs, waiting a bounded time."""
