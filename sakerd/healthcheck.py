@@ -31,8 +31,6 @@ import socket
 import time
 import urllib.parse
 
-import h11
-
 from . import ae
 from .log import log, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type
@@ -203,6 +201,8 @@ class HttpProbe(SocketProbe):
     """Healthy when GET answers the expected status."""
 
     def connected(self):
+        import h11      # here: a daemon without http checks does not pay its import
+        self.h11 = h11
         self.conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
         request = h11.Request(method="GET", target=self.spec["path"], headers=[
             ("Host", self.spec["host"]), ("User-Agent", "sakerd-healthcheck"),
@@ -224,6 +224,7 @@ class HttpProbe(SocketProbe):
             self.watch(ae.AE_READABLE, self._read)
 
     def _read(self, el, fd, data, mask):
+        h11 = self.h11
         try:
             chunk = self.sock.recv(RECV_CHUNK)
         except BlockingIOError:

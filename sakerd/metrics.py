@@ -12,6 +12,9 @@ default: every local user, no remote one). Metrics carry no secrets
 Redis's protected mode refuses remote clients of an instance without a
 password.
 
+h11 and prometheus_client are imported when metrics-port is set, not
+before: a daemon without metrics does not pay their import time.
+
 Bounds: at most MAX_CONNECTIONS scrapers at once (more are closed at
 accept), a request head of at most MAX_REQUEST_HEAD bytes, and a
 connection that has not finished within IDLE_TIMEOUT_MS is closed. One
@@ -22,11 +25,6 @@ scrape anyway.
 import bisect
 from http import HTTPStatus
 import ipaddress
-
-import h11
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily)
 
 from . import ae, anet
 from .log import log, LL_NOTICE, LL_VERBOSE, LL_WARNING
@@ -65,6 +63,7 @@ class SakerdCollector:
     """Every sakerd_* metric, read from the server's state at scrape time."""
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
         yield GaugeMetricFamily("sakerd_up", "1 while sakerd is serving", value=1)
         yield GaugeMetricFamily("sakerd_connected_clients", "Connected Redis-protocol clients",
                                 value=len(server.clients))
@@ -75,6 +74,7 @@ class SakerdCollector:
         yield self.command_metric()
 
     def process_metrics(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         progs = list(server.procs.programs.values()) if server.procs is not None else []
         state = GaugeMetricFamily("sakerd_process_state",
                                   "1 for the current state of a supervised program",
@@ -103,6 +103,7 @@ class SakerdCollector:
         return state, healthy, restarts, uptime, cpu, rss
 
     def task_metrics(self):
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
         tasks = list(server.tasks.tasks.values()) if server.tasks is not None else []
         runs = CounterMetricFamily("sakerd_task_runs", "Runs of a Lua task", labels=["task"])
         errors = CounterMetricFamily("sakerd_task_errors", "Failed runs of a Lua task",
@@ -125,6 +126,7 @@ class SakerdCollector:
         return runs, errors, duration
 
     def command_metric(self):
+        from prometheus_client.core import CounterMetricFamily
         total = CounterMetricFamily("sakerd_commands", "Calls of a command (INFO commandstats)",
                                     labels=["cmd"])
         seen = set()
@@ -138,12 +140,12 @@ class SakerdCollector:
         return total
 
 
-registry = CollectorRegistry(auto_describe=False)
-registry.register(SakerdCollector())
+registry = None     # built by init()
 
 
 def exposition():
     """The text a scrape receives."""
+    from prometheus_client import generate_latest
     return generate_latest(registry)
 
 
@@ -153,6 +155,7 @@ class Scrape:
     """One HTTP connection: read a request, answer it, close."""
 
     def __init__(self, listener, sock, addr):
+        import h11
         self.listener = listener
         self.sock = sock
         self.fd = sock.fileno()
@@ -178,6 +181,7 @@ class Scrape:
         return ae.AE_NOMORE
 
     def read(self, el, fd, data, mask):
+        import h11
         try:
             chunk = self.sock.recv(RECV_CHUNK)
         except BlockingIOError:
@@ -225,6 +229,7 @@ class Scrape:
             return False
 
     def send_response(self, status, body, extra=(), length=None, content_type="text/plain"):
+        import h11
         headers = [("Content-Type", content_type),
                    ("Content-Length", str(len(body) if length is None else length)),
                    ("Connection", "close")] + list(extra)
@@ -297,10 +302,13 @@ listener = None
 
 def init(srv):
     """Listen on metrics-bind:metrics-port when the port is set; an error message or None."""
-    global listener
+    global listener, registry
     cfg = srv.config
     if not cfg.metrics_port:
         return None
+    from prometheus_client import CollectorRegistry
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SakerdCollector())
     sock, err = anet.tcp_server(cfg.metrics_port, cfg.metrics_bind, cfg.tcp_backlog)
     if sock is None:
         return "Could not create the metrics listening socket %s:%d: %s" % (

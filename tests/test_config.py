@@ -101,6 +101,8 @@ NON_DEFAULT = [
     ('event-stream ""', "event_stream", ""),
     ("event-stream-maxlen 500", "event_stream_maxlen", 500),
     ("functions-file fns.dump", "functions_file", "fns.dump"),
+    ("metrics-port 9121", "metrics_port", 9121),
+    ("metrics-bind ::1", "metrics_bind", "::1"),
 ]
 
 

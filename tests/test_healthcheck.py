@@ -155,6 +155,8 @@ def test_exec_check_exit_status_decides(make_daemon, tmp_path):
     assert ev.wait_health("p", "unhealthy")["reason"] == "exited with status 1"
     flag.write_text("")
     assert ev.wait_health("p", "healthy")["from_health"] == "unhealthy"
+    info = r.info("processes")["proc_p"]
+    assert (info["state"], info["health"]) == ("running", "healthy")
 
 
 @pytest.mark.parametrize("check, message", [
