@@ -36,6 +36,12 @@ class Usage:
         self.members = 0
         self.last_total = None      # (monotonic, cpu_seconds) of the previous sample
 
+    def stopped(self):
+        """Nothing runs: no memory, no CPU; cpu_seconds stays until the next start."""
+        self.rss = 0
+        self.cpu_percent = 0.0
+        self.members = 0
+
     @property
     def cpu_seconds(self):
         return self.cpu_gone + sum(c for _, c in self.cpu_by_pid.values())

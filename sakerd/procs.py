@@ -640,6 +640,8 @@ class Program:
             " (pid %d)" % self.pid if self.pid else "", extra)
         server.emit_event("process_state", name=self.name, from_state=frm, to_state=to,
                           pid=self.pid, **fields)
+        if to in (STOPPED, BACKOFF, EXITED, FATAL):
+            self.usage.stopped()
         if self.health is not None and (frm == RUNNING) != (to == RUNNING):
             if to == RUNNING:
                 self.health.start()
@@ -917,7 +919,7 @@ class Program:
     def sampled(self, pids, now):
         """A new resource sample; restart a program that stayed above max_rss for for_ms."""
         self.usage.sample(pids, now)
-        if not self.max_rss or self.usage.rss <= self.max_rss:
+        if not self.max_rss or self.usage.rss <= self.max_rss or self.state != RUNNING:
             self.rss_over_since = None
             return
         if self.rss_over_since is None:

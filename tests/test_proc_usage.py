@@ -29,6 +29,11 @@ def test_status_and_info_show_the_groups_cpu_and_rss(make_daemon):
     info = r.info("processes")["proc_hog"]
     assert info["state"] == "running" and info["rss"] > 64 << 20
     assert "max_rss" not in s
+    # Stopped, it holds nothing; the CPU it used stays counted until it starts again.
+    r.execute_command("PROC", "STOP", "hog")
+    ev.wait_for("hog", "stopped")
+    s = status(r, "hog")
+    assert (s["rss"], s["cpu_percent"]) == ("0", "0.0") and float(s["cpu_seconds"]) > 0
 
 
 def test_max_rss_restarts_a_program_that_stays_above_it(make_daemon):
