@@ -183,3 +183,22 @@ def test_bad_check_options_name_the_field(daemon, check, message):
                  'return {ok and 1 or 0, tostring(err)}' % check, 0)
     assert err == [0, "bad argument #1 to 'supervise' (%s)" % message]
     assert r.execute_command("PROC", "LIST") == []
+
+
+def test_supervising_again_replaces_or_removes_the_check(make_daemon):
+    d = make_daemon()
+    r = d.client(protocol=2, decode_responses=True)
+    ev = health_events(d)
+    spec = ('return saker.supervise{name = "p", cmd = "exec sleep 300", startsecs = 0.1%s}')
+    r.eval(spec % ', check = {tcp = "127.0.0.1:" .. ARGV[1], interval_ms = 100, failures = 1, '
+           'action = "event"}', 0, free_port())
+    assert ev.wait_health("p", "unhealthy")["from_health"] == "unknown"
+    # A plugin reload supervising it again with another check: the new one runs at once.
+    r.eval(spec % ', check = {tcp = "127.0.0.1:" .. ARGV[1], interval_ms = 100}', 0, d.port)
+    healthy = ev.wait_health("p", "healthy")
+    assert (healthy["from_health"], healthy["check"]) == ("unknown", "tcp 127.0.0.1:%d" % d.port)
+    s = status(r, "p")
+    assert (s["starts"], s["check_action"]) == ("1", "restart")
+    r.eval(spec % "", 0)
+    assert "health" not in status(r, "p")
+    assert "health" not in r.info("processes")["proc_p"]
