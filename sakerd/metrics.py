@@ -129,14 +129,10 @@ class SakerdCollector:
         from prometheus_client.core import CounterMetricFamily
         total = CounterMetricFamily("sakerd_commands", "Calls of a command (INFO commandstats)",
                                     labels=["cmd"])
-        seen = set()
-        for cmd in server.commands.values():
-            if cmd.name in seen:
-                continue
-            seen.add(cmd.name)
-            for c in [cmd] + list((cmd.subcommands or {}).values()):
-                if c.calls:
-                    total.add_metric([c.fullname], c.calls)
+        from .info import every_command
+        for c in every_command():
+            if c.calls:
+                total.add_metric([c.fullname], c.calls)
         return total
 
 

@@ -1,6 +1,5 @@
 """Health checks of supervised programs (issue 16): tcp, http, exec probes on the loop."""
 
-import json
 import os
 import signal
 import sys
@@ -14,19 +13,14 @@ from test_procs import Events, kill_quietly, proc_stat
 class HealthEvents(Events):
     """Events that also collects process_health events."""
 
-    def poll(self, timeout=0.1):
-        msg = self.ps.get_message(timeout=timeout)
-        while msg is not None:
-            if msg["type"] == "message":
-                ev = json.loads(msg["data"])
-                if ev["type"] == "process_state":
-                    self.events.append(ev)
-                elif ev["type"] == "process_health":
-                    self.health.append(ev)
-            msg = self.ps.get_message(timeout=0)
-        return self.events
+    def __init__(self, daemon):
+        self.health = []
+        super().__init__(daemon)
 
-    health = None
+    def collect(self, ev):
+        super().collect(ev)
+        if ev["type"] == "process_health":
+            self.health.append(ev)
 
     def wait_health(self, name, to, after=0):
         def found():
@@ -37,9 +31,7 @@ class HealthEvents(Events):
 
 
 def health_events(d):
-    ev = HealthEvents(d)
-    ev.health = []
-    return ev
+    return HealthEvents(d)
 
 
 def status(r, name):

@@ -5,16 +5,12 @@ import sys
 import pytest
 
 from helpers import wait_for
+from test_healthcheck import status
 from test_procs import Events
 
 # A group of two: a Python child holding 64 MiB, and the shell spinning on a core.
 HOG = ("%s -c 'x = bytearray(64 << 20); import time; time.sleep(300)' & "
        "while :; do :; done" % sys.executable)
-
-
-def status(r, name):
-    s = r.execute_command("PROC", "STATUS", name)
-    return dict(zip(s[::2], s[1::2]))
 
 
 def test_status_and_info_show_the_groups_cpu_and_rss(make_daemon):

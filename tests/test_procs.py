@@ -79,11 +79,13 @@ class Events:
         msg = self.ps.get_message(timeout=timeout)
         while msg is not None:
             if msg["type"] == "message":
-                ev = json.loads(msg["data"])
-                if ev["type"] == "process_state":
-                    self.events.append(ev)
+                self.collect(json.loads(msg["data"]))
             msg = self.ps.get_message(timeout=0)
         return self.events
+
+    def collect(self, ev):
+        if ev["type"] == "process_state":
+            self.events.append(ev)
 
     def wait_for(self, name, to_state, timeout=15.0):
         """The next event of `name` entering `to_state`, after those already waited for."""
