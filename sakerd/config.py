@@ -289,6 +289,9 @@ DIRECTIVES = [
     Directive("event-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
     # Redis Functions' libraries, kept across restarts (functions.py); "" = not kept.
     Directive("functions-file", _string, "functions.lua.dump", mutable=False),
+    # Prometheus metrics (metrics.py): GET /metrics on metrics-bind:metrics-port; 0 = off.
+    Directive("metrics-port", _int_range(0, 65535), 0, mutable=False),
+    Directive("metrics-bind", _string, "127.0.0.1", mutable=False),
 ]
 
 # CONFIG SET may change these only with `enable-protected-configs yes` (or

@@ -5,12 +5,15 @@ def init_extensions(server):
     """Bring up the subsystems after the listeners; an error message or None."""
     from .pubsub import init_log_channel
     from .history import init_history_streams
-    from . import procs, sysinfo
+    from . import metrics, procs, sysinfo
     init_log_channel()
     init_history_streams()
     # Before the Lua bridge: their saker.* functions register at import.
     procs.init(server)
     sysinfo.init(server)
+    err = metrics.init(server)
+    if err:
+        return err
     # Keep this last: the bridge builds the saker table from every saker.*
     # function registered so far, then loads the plugins that use them.
     from .tasks import init_lua

@@ -183,20 +183,26 @@ def section_cpu():
     ]
 
 
-def section_commandstats():
-    lines = []
+def every_command():
+    """Each command and subcommand once (the table also holds aliases)."""
     seen = set()
     for cmd in server.commands.values():
         if cmd.name in seen:
             continue
         seen.add(cmd.name)
-        for c in [cmd] + list((cmd.subcommands or {}).values()):
-            if not (c.calls or c.rejected_calls or c.failed_calls):
-                continue
-            lines.append("cmdstat_%s:calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,"
-                         "failed_calls=%d" % (c.fullname, c.calls, c.nsec // 1000,
-                                              c.nsec / 1000 / c.calls if c.calls else 0,
-                                              c.rejected_calls, c.failed_calls))
+        yield cmd
+        yield from (cmd.subcommands or {}).values()
+
+
+def section_commandstats():
+    lines = []
+    for c in every_command():
+        if not (c.calls or c.rejected_calls or c.failed_calls):
+            continue
+        lines.append("cmdstat_%s:calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,"
+                     "failed_calls=%d" % (c.fullname, c.calls, c.nsec // 1000,
+                                          c.nsec / 1000 / c.calls if c.calls else 0,
+                                          c.rejected_calls, c.failed_calls))
     return sorted(lines)
 
 

@@ -51,7 +51,9 @@ import sys
 import time
 
 from . import ae
+from . import healthcheck
 from . import safefile
+from .proc_usage import SAMPLE_MS, Usage, process_groups
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
@@ -418,12 +420,33 @@ def _check_field(argno, key, kind, value):
             return check_argv(argno, value)
         except ArgError as e:
             raise ArgError(argno, "field '%s': %s" % (key, e.message))
+    if kind == "check":
+        return healthcheck.parse_check(argno, value)
+    if kind == "size":
+        return _check_size(argno, key, value)
     if kind == "signal":
         sig = parse_signal(value) if isinstance(value, (str, int, float)) else None
         if sig is None:
             raise ArgError(argno, "field '%s': invalid signal '%s'" % (key, value))
         return sig
     raise AssertionError(kind)
+
+
+def _check_size(argno, key, value):
+    """A memory size: bytes as a number, or a string like "200mb" (config.parse_memory)."""
+    from .config import parse_memory
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value) \
+            and value > 0:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            n = parse_memory(value)
+        except ValueError:
+            n = 0
+        if n > 0:
+            return n
+    raise ArgError(argno, "field '%s': memory size like \"200mb\" expected, got %s" % (
+        key, "'%s'" % value if isinstance(value, str) else lua_type(value)))
 
 
 def _check_env(argno, key, value):
@@ -544,6 +567,7 @@ SUPERVISE_OPTIONS = {
     "startsecs": ("duration", 1), "backoff_ms": ("duration", 500),
     "backoff_max_ms": ("duration", 30000), "max_retries": ("count", 10),
     "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("duration", 5000),
+    "check": ("check", None), "max_rss": ("size", None), "for_ms": ("duration", 0),
 }
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -572,6 +596,11 @@ class Program:
         self.restart_when_stopped = False
         self.leader_exited = False  # the first process exited 0: waiting for its pidfile
         self.pidfile_before = None
+        self.health = None          # its HealthCheck, when it has a `check`
+        self.kill_reason = None     # why sakerd itself is killing a running program
+        self.ever_healthy = False   # since the current start
+        self.usage = Usage()
+        self.rss_over_since = None  # monotonic time RSS first exceeded max_rss
         self.configure(opts)
 
     def configure(self, opts):
@@ -588,6 +617,19 @@ class Program:
         self.max_retries = opts["max_retries"]
         self.stop_signal = opts["stop_signal"]
         self.stop_timeout_ms = opts["stop_timeout_ms"]
+        self.max_rss = opts["max_rss"]
+        self.for_ms = opts["for_ms"]
+        self.configure_check(opts["check"])
+
+    def configure_check(self, spec):
+        """A changed check (a plugin reload) replaces the old one, running at once if we run."""
+        if self.health is not None and self.health.spec == spec:
+            return
+        if self.health is not None:
+            self.health.stop()
+        self.health = healthcheck.HealthCheck(self, spec) if spec else None
+        if self.health is not None and self.state == RUNNING and not self.kill_reason:
+            self.health.start()
 
     # -- transitions --------------------------------------------------------------
 
@@ -598,6 +640,13 @@ class Program:
             " (pid %d)" % self.pid if self.pid else "", extra)
         server.emit_event("process_state", name=self.name, from_state=frm, to_state=to,
                           pid=self.pid, **fields)
+        if to in (STOPPED, BACKOFF, EXITED, FATAL):
+            self.usage.stopped()
+        if self.health is not None and (frm == RUNNING) != (to == RUNNING):
+            if to == RUNNING:
+                self.health.start()
+            else:
+                self.health.stop()
 
     def start(self):
         """START: from stopped, exited, fatal or backoff; False if already up."""
@@ -617,6 +666,10 @@ class Program:
             self.set_state(FATAL, reason=EXEC_DISABLED)
             return
         self.leader_exited = False
+        self.kill_reason = None
+        self.ever_healthy = False
+        self.usage.reset()
+        self.rss_over_since = None
         self.pidfile_before = pidfile_signature(self.pidfile) if self.pidfile else None
         env = dict(self.env or {})
         env[SUPERVISED_ENV] = supervision_tag(self.name)
@@ -679,8 +732,52 @@ class Program:
         self.became_running()
 
     def became_running(self):
-        self.retries = 0
+        # With a health check, a start succeeds when the program is first
+        # healthy (health_changed): one that never is ends fatal.
+        if self.health is None:
+            self.retries = 0
         self.set_state(RUNNING)
+
+    def health_changed(self, health, reason):
+        """The HealthCheck's verdict changed: count a success, or act on a failure."""
+        if health == healthcheck.HEALTHY:
+            self.ever_healthy = True
+            self.retries = 0
+        elif self.health.spec["action"] == "restart" and self.state == RUNNING:
+            self.kill_for("unhealthy: %s" % reason)
+
+    def kill_for(self, reason):
+        """Stop a running program that sakerd judged broken; on_exit restarts it
+        through the backoff (a failed start if it was never healthy)."""
+        if self.kill_reason or not self.pid or self.leader_exited:
+            return
+        self.kill_reason = reason
+        if self.health is not None:
+            self.health.stop()
+        log(LL_WARNING, "Process %s (pid %d): restarting, %s", self.name, self.pid, reason)
+        self.signal_group(self.stop_signal)
+        self.cancel_timer()
+        self.timer = server.el.create_time_event(self.stop_timeout_ms, self._kill_timed_out)
+
+    def _kill_timed_out(self, el, id, data):
+        self.timer = None
+        if self.state == RUNNING and self.kill_reason:
+            self.signal_group(signal.SIGKILL)
+        return ae.AE_NOMORE
+
+    def restart_killed(self, status):
+        """The program that kill_for stopped has exited: back off and start again."""
+        self.cancel_timer()
+        if self.pgid:
+            try:
+                os.killpg(self.pgid, signal.SIGKILL)   # what it left in its group
+            except OSError:
+                pass
+        reason, self.kill_reason = self.kill_reason, None
+        self.last_error = reason
+        if self.ever_healthy or self.health is None:
+            self.retries = 0
+        self.start_failed(status, reason=reason)
 
     def start_failed(self, status=None, reason=None):
         """The start did not last startsecs: back off, or give up after max_retries."""
@@ -731,6 +828,8 @@ class Program:
             self.cancel_timer()
             self.last_error = describe_status(status)
             self.start_failed(status)
+        elif self.state == RUNNING and self.kill_reason:
+            self.restart_killed(status)
         elif self.state == RUNNING:
             self.last_error = describe_status(status)
             if self.autorestart:
@@ -743,6 +842,7 @@ class Program:
     def stop(self):
         """STOP: a manual stop, never undone by autorestart."""
         self.restart_when_stopped = False
+        self.kill_reason = None
         if self.state == STARTING and self.leader_exited:
             # Between the daemonizing parent's exit and startsecs: stop the
             # daemon if its pidfile already names it.
@@ -814,6 +914,27 @@ class Program:
                 reaper.listeners.pop(self.pid, None)
                 self.on_exit(self.pid, 0)
 
+    # -- resources --------------------------------------------------------------------
+
+    def sampled(self, pids, now):
+        """A new resource sample; restart a program that stayed above max_rss for for_ms."""
+        self.usage.sample(pids, now)
+        if not self.max_rss or self.usage.rss <= self.max_rss or self.state != RUNNING:
+            self.rss_over_since = None
+            return
+        if self.rss_over_since is None:
+            self.rss_over_since = now
+        if (now - self.rss_over_since) * 1000.0 >= self.for_ms:
+            self.kill_for("rss %d bytes above max_rss %d for %d ms" % (
+                self.usage.rss, self.max_rss, int((now - self.rss_over_since) * 1000)))
+
+    def usage_pairs(self):
+        pairs = [("cpu_percent", "%.1f" % self.usage.cpu_percent), ("rss", self.usage.rss),
+                 ("cpu_seconds", "%.2f" % self.usage.cpu_seconds)]
+        if self.max_rss:
+            pairs += [("max_rss", self.max_rss), ("for_ms", self.for_ms)]
+        return pairs
+
     # -- reports ------------------------------------------------------------------------
 
     def uptime(self):
@@ -839,7 +960,7 @@ class Program:
             ("backoff_ms", self.backoff_ms), ("backoff_max_ms", self.backoff_max_ms),
             ("max_retries", self.max_retries), ("stop_signal", signal_name(self.stop_signal)),
             ("stop_timeout_ms", self.stop_timeout_ms),
-        ]
+        ] + self.usage_pairs() + (self.health.status_pairs() if self.health is not None else [])
 
     def list_line(self):
         return "name=%s state=%s pid=%d uptime=%d starts=%d retries=%d last_exit=%s cmd=%s" % (
@@ -847,9 +968,13 @@ class Program:
             self.last_exit_text(), " ".join(self.argv))
 
     def info_line(self):
-        return "proc_%s:state=%s,pid=%d,uptime=%d,starts=%d,retries=%d,last_exit=%s" % (
-            self.name, self.state, self.pid or 0, self.uptime(), self.starts, self.retries,
-            self.last_exit_text())
+        line = "proc_%s:state=%s,pid=%d,uptime=%d,starts=%d,retries=%d,last_exit=%s," \
+            "cpu_percent=%.1f,rss=%d" % (
+                self.name, self.state, self.pid or 0, self.uptime(), self.starts, self.retries,
+                self.last_exit_text(), self.usage.cpu_percent, self.usage.rss)
+        if self.health is not None:
+            line += ",health=%s" % self.health.health
+        return line
 
 
 class Supervisor:
@@ -858,6 +983,7 @@ class Supervisor:
     def __init__(self):
         self.programs = {}
         self.staged = None      # a list while a config reload loads plugins
+        self.last_sample = 0.0
 
     def get(self, name):
         return self.programs.get(name)
@@ -865,6 +991,17 @@ class Supervisor:
     def cron(self):
         for p in list(self.programs.values()):
             p.check_alive()
+        now = time.monotonic()
+        if (now - self.last_sample) * 1000.0 >= SAMPLE_MS:
+            self.last_sample = now
+            self.sample_usage(now)
+
+    def sample_usage(self, now):
+        """Resource usage of every running program, its whole process group summed."""
+        live = [p for p in self.programs.values() if p.state in (STARTING, RUNNING) and p.pid]
+        groups = process_groups({p.pgid for p in live if p.pgid})
+        for p in live:
+            p.sampled(groups.get(p.pgid) or [p.pid], now)
 
     def stop_all_for_shutdown(self):
         """sakerd is exiting: stop our programs, waiting a bounded time."""

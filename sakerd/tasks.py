@@ -23,6 +23,7 @@ from .ae import AE_NOMORE
 from .log import log, log_from, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, LuaBridge, saker_api, KIND_COMMAND, KIND_TASK
 from .server import Command, server, CMD_ADMIN, CMD_NOSCRIPT
+from . import metrics
 from . import info, scripting
 
 COMMAND_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -281,6 +282,7 @@ class TaskManager:
         task.total_ms += ms
         if ms > task.max_ms:
             task.max_ms = ms
+        metrics.observe_task(task, ms / 1000.0)
         if not res.ok:
             self.task_failed(task, res)
         return res

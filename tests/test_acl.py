@@ -67,7 +67,8 @@ def shipped(tmp_path):
     log = tmp_path / "sakerd.log"
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", SHIPPED_CONF, "--port",
-                             str(port), "--logfile", str(log)], env=env, cwd=str(tmp_path),
+                             str(port), "--logfile", str(log),
+                             "--metrics-port", str(free_port())], env=env, cwd=str(tmp_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
     def ready():

@@ -118,6 +118,8 @@ NON_DEFAULT = [
     ("appendonly no", "appendonly", False),
     ("lua-pattern-max-steps 1000", "lua_pattern_max_steps", 1000),
     ("lua-env-allow PATH MY_SITE", "lua_env_allow", ["PATH", "MY_SITE"]),
+    ("metrics-port 9121", "metrics_port", 9121),
+    ("metrics-bind ::1", "metrics_bind", "::1"),
 ]
 
 

@@ -79,11 +79,13 @@ class Events:
         msg = self.ps.get_message(timeout=timeout)
         while msg is not None:
             if msg["type"] == "message":
-                ev = json.loads(msg["data"])
-                if ev["type"] == "process_state":
-                    self.events.append(ev)
+                self.collect(json.loads(msg["data"]))
             msg = self.ps.get_message(timeout=0)
         return self.events
+
+    def collect(self, ev):
+        if ev["type"] == "process_state":
+            self.events.append(ev)
 
     def wait_for(self, name, to_state, timeout=15.0):
         """The next event of `name` entering `to_state`, after those already waited for."""
@@ -260,7 +262,7 @@ def test_crashing_program_backs_off_exponentially_then_goes_fatal(make_daemon):
     info = r.info("processes")
     assert (info["supervised"], info["fatal"], info["running"], info["zombies"]) == (1, 1, 0, 0)
     assert info["proc_crash"] == {"state": "fatal", "pid": 0, "uptime": 0, "starts": 5,
-                                  "retries": 4, "last_exit": 7}
+                                  "retries": 4, "last_exit": 7, "cpu_percent": 0.0, "rss": 0}
     # START resets the retries: it fails again from the first delay.
     assert r.execute_command("PROC", "START", "crash") == "OK"
     assert ev.wait_for("crash", "backoff")["retries"] == 1
