@@ -463,14 +463,45 @@ def command_info_command(c):
 
 
 def command_docs_command(c):
+    """COMMAND DOCS: Redis's own documentation for the commands Redis has
+    (commands_docs.py, what redis-server 7.0.15 answers: summary, since,
+    complexity, history, arguments), sakerd's summary for its own."""
+    from .commands_docs import DOCS
     names = c.argv[2:]
     cmds = _all_commands() if not names else \
         [server.commands[n.lower()] for n in names if n.lower() in server.commands]
     out = [_map_len(len(cmds), c.resp)]
     for cmd in cmds:
         out.append(b"$%d\r\n%s\r\n" % (len(cmd.name), cmd.name.encode()))
-        out.append(_command_docs(cmd, c.resp))
+        docs = DOCS.get(cmd.fullname)
+        if docs is None:
+            out.append(_command_docs(cmd, c.resp))
+        else:
+            out.append(docs if c.resp == 3 else resp3_to_resp2(docs))
     c.add_reply(b"".join(out))
+
+
+def resp3_to_resp2(data):
+    """A RESP3 reply of maps, sets, arrays and scalars as RESP2 would send it:
+    a map as an array of its keys and values, a set as an array."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\r\n", pos)
+        kind, n = data[pos:pos + 1], data[pos + 1:end]
+        if kind == b"%":
+            out.append(b"*%d\r\n" % (2 * int(n)))
+        elif kind == b"~":
+            out.append(b"*" + n + b"\r\n")
+        elif kind == b"$":
+            size = int(n)
+            out.append(data[pos:end + 2 + max(size + 2, 0)])
+            pos = end + 2 + max(size + 2, 0)
+            continue
+        else:
+            out.append(data[pos:end + 2])
+        pos = end + 2
+    return b"".join(out)
 
 
 def command_help_command(c):

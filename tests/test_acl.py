@@ -616,3 +616,16 @@ def test_config_rewrite_keeps_the_acl_users_across_a_restart(make_daemon, tmp_pa
             k.get("other")
     finally:
         d2.stop()
+
+
+def test_command_docs_are_redis_s_for_the_commands_redis_has(make_daemon, redis_server_port):
+    """redis-cli builds its hints and `help <cmd>` from COMMAND DOCS."""
+    d = make_daemon()
+    for resp in (2, 3):
+        # (Containers list their subcommands in Redis's hash order: not compared.)
+        for name in ("get", "set", "zadd", "xadd", "eval", "blmpop", "sort"):
+            same_side_by_side(d, redis_server_port, ("COMMAND", "DOCS", name), resp=resp)
+    cli = require_tool("redis-cli")
+    out = subprocess.run([cli, "-p", str(d.port), "--no-raw", "COMMAND", "DOCS", "proc"],
+                         stdout=subprocess.PIPE, timeout=30).stdout
+    assert b"Supervised processes" in out
