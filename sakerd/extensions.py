@@ -9,6 +9,11 @@ def init_extensions(server):
     # Before the Lua bridge: their saker.* functions register at import.
     procs.init(server)
     sysinfo.init(server)
+    # After the log channel's hook, which fleet mode wraps.
+    from . import fleet
+    err = fleet.init(server)
+    if err:
+        return err
     # Keep this last: the bridge builds the saker table from every saker.*
     # function registered so far, then loads the plugins that use them.
     from .tasks import init_lua
@@ -18,4 +23,5 @@ def init_extensions(server):
 def check_config_extensions(config):
     """--test-config checks of the subsystems: a list of problems."""
     from .tasks import check_plugins
-    return check_plugins(config)
+    from .fleet import check_config as check_fleet
+    return check_fleet(config) + check_plugins(config)

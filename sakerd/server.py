@@ -133,6 +133,7 @@ class Server:
         self.sigchld_handlers = []
         self.shutdown_handlers = []
         self.cron_handlers = []
+        self.event_handlers = []    # fn(event dict), for every lifecycle event (fleet.py)
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.reset_stats()
@@ -173,11 +174,13 @@ class Server:
 
         Schema: {"type": <str>, "ts": <unix seconds, float>, ...fields}.
         """
+        event = {"type": type, "ts": round(time.time(), 3)}
+        event.update(fields)
+        for handler in self.event_handlers:
+            handler(event)
         channel = self.config.event_channel if self.config else ""
         if not channel:
             return 0
-        event = {"type": type, "ts": round(time.time(), 3)}
-        event.update(fields)
         from . import pubsub
         return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode(),
                               out_of_band=True)
