@@ -446,3 +446,99 @@ def test_test_config_reports_fleet_problems(tmp_path):
     assert "%s:2: fleet-acl-user 'nobody-here' is not a defined user" % conf in out.stderr
     assert "%s:3: fleet-trusted-keys %s: No such file or directory" % (
         conf, tmp_path / "missing") in out.stderr
+
+
+# ---- a Redis Cluster as the central Redis -------------------------------------------
+
+def cluster_ports(n):
+    """n free ports whose cluster bus ports (port + 10000) are free too."""
+    import socket
+    ports = []
+    for port in range(21000 + os.getpid() % 20000, 65535 - 10000):
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Three masters made by `redis-cli --cluster create` on loopback: their ports."""
+    ports = cluster_ports(3)
+    procs = []
+    try:
+        for port in ports:
+            d = tmp_path / ("node%d" % port)
+            d.mkdir()
+            procs.append(subprocess.Popen(
+                [require_tool("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--save", "", "--appendonly", "no", "--dir", str(d)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in ports:
+            wait_for(lambda: _pings(port), 10, "cluster node %d" % port)
+        out = subprocess.run([require_tool("redis-cli"), "--cluster", "create"] +
+                             ["127.0.0.1:%d" % p for p in ports] +
+                             ["--cluster-replicas", "0", "--cluster-yes"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        for port in ports:
+            wait_for(lambda: b"cluster_state:ok" in redis.Redis(port=port).execute_command(
+                "CLUSTER", "INFO"), 20, "cluster_state:ok on %d" % port)
+        yield ports
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+
+
+def _pings(port):
+    try:
+        return redis.Redis(port=port).ping()
+    except redis.exceptions.RedisError:
+        return False
+
+
+def test_fleet_on_a_three_master_redis_cluster(cluster, make_daemon, tmp_path, signer):
+    from redis.cluster import RedisCluster, ClusterNode
+    keys = tmp_path / "keys"
+    keys.write_text(public_line(signer))
+    seeds = "".join("fleet-redis redis://127.0.0.1:%d\n" % p for p in cluster)
+    names = {"web-1": "role=web dc=ams", "web-2": "role=web dc=fra", "db-1": "role=db dc=ams"}
+    agents = {}
+    for name, tags in names.items():
+        agents[name] = make_daemon(seeds + agent_config(0, name, tags, keys)
+                                   .replace("fleet-redis redis://127.0.0.1:0/0\n", ""),
+                                   subdir=name, wait=False)
+    for a in agents.values():
+        a.wait_ready()
+        wait_linked(a)
+    r = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in cluster])
+    # The keys live on different masters: the hash tags spread them over slots.
+    slots = {r.keyslot(k) for k in (JOBS, "fleet:{h:web-1}:alive", "fleet:{j:c1}:ret")}
+    assert len(slots) == 3
+    wait_for(lambda: r.zcard(SEEN) == 3, 10, "three agents seen")
+    add_job(r, "c1", "role=web", ["echo", "hello"])
+    add_job(r, "c2", "*", ["proc", "start", "x"])
+    add_job(r, "c3", "dc=ams", ["info", "server"], key=signer)
+    add_job(r, "c4", "*", ["ping"], expires=time.time() - 1)
+    assert wait_results(r, "c1", ["web-1", "web-2"]) == {
+        h: [("ack", None), ("ok", "hello")] for h in ("web-1", "web-2")}
+    assert wait_results(r, "c2", names) == {h: [("err", "unsigned job")] for h in names}
+    got = wait_results(r, "c3", ["web-1", "db-1"])
+    assert set(got) == {"web-1", "db-1"} and all(
+        v[-1][0] == "ok" and "saker_version:" in v[-1][1] for v in got.values())
+    assert wait_results(r, "c4", names) == {h: [("expired", None)] for h in names}
+    # The operator's CLI, given the seeds.
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    args = [a for p in cluster for a in ("--redis", "redis://127.0.0.1:%d" % p)]
+    out = subprocess.run([sys.executable, "-m", "sakerd", "fleet", "run"] + args +
+                         ["--target", "db-*", "ping"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1].endswith(": targeted 1, ok 1, err 0, missing 0")
