@@ -458,11 +458,14 @@ class Link(threading.Thread):
         if not batch:
             return False
         pipe = self.client.pipeline(transaction=False)
+        expiring = {}
         for item in batch:
             for key, fields, maxlen, expire in item:
                 pipe.xadd(key, fields, maxlen=maxlen or None, approximate=True)
                 if expire:
-                    pipe.expire(key, expire)
+                    expiring[key] = expire
+        for key, expire in expiring.items():     # once per stream, after its entries
+            pipe.expire(key, expire)
         replies = pipe.execute(raise_on_error=False)
         refused = [r for r in replies if isinstance(r, Exception)]
         for r in refused:
@@ -599,9 +602,22 @@ class Fleet:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        self.dispatch_inbox()
+
+    def cron(self):
+        if self.inbox and not server.script_busy:
+            self.dispatch_inbox()
+
+    def dispatch_inbox(self):
+        held = []
         while self.inbox:
             item = self.inbox.popleft()
             if item[0] == "jobs":
+                if server.script_busy:
+                    # We are served from a busy script's hook: jobs wait
+                    # until it ends (the cron hands them over then).
+                    held.append(item)
+                    continue
                 self.run_jobs(item[1])
                 self.link.kicked.set()
             elif item[0] == "log":
@@ -612,6 +628,7 @@ class Fleet:
                 else:
                     log(LL_WARNING, "Fleet: lost the central Redis (%s); results and events "
                         "wait in the spool", item[2])
+        self.inbox.extendleft(reversed(held))
 
     def update_presence(self):
         from .info import rss_bytes
@@ -853,6 +870,7 @@ def init(srv):
     srv.el.create_file_event(fleet._rsock.fileno(), AE_READABLE, fleet.read_inbox, fleet._rsock)
     srv.el.create_time_event(max(100, config.fleet_heartbeat_ms // 2), fleet.presence_cron)
     srv.shutdown_handlers.append(fleet.shutdown)
+    srv.cron_handlers.append(fleet.cron)
     srv.event_handlers.append(fleet.mirror_event)
     previous = log_state.publish_hook
 

@@ -64,17 +64,17 @@ class _Parser:
         return tok
 
     def parse_or(self):
-        node = self.parse_and()
-        while self.peek() == "or":
-            self.take()
-            node = ("or", node, self.parse_and())
-        return node
+        return self.left_assoc("or", self.parse_and)
 
     def parse_and(self):
-        node = self.parse_not()
-        while self.peek() == "and":
+        return self.left_assoc("and", self.parse_not)
+
+    def left_assoc(self, op, operand):
+        """operand (op operand)*, grouped from the left."""
+        node = operand()
+        while self.peek() == op:
             self.take()
-            node = ("and", node, self.parse_not())
+            node = (op, node, operand())
         return node
 
     def parse_not(self):

@@ -82,6 +82,17 @@ def info_fleet(d):
     return d.client(decode_responses=True).info("fleet")
 
 
+def link_state(d):
+    """fleet_link, or None while the daemon answers -BUSY."""
+    try:
+        return info_fleet(d).get("fleet_link")
+    except redis.exceptions.BusyLoadingError:
+        return None
+    except redis.exceptions.ResponseError as e:
+        assert str(e).startswith("BUSY"), e
+        return None
+
+
 def wait_linked(d, timeout=15):
     wait_for(lambda: info_fleet(d).get("fleet_link") == "up", timeout, "the fleet link")
 
@@ -349,6 +360,69 @@ def test_central_restart_jobs_before_and_after_complete_once(make_daemon, tmp_pa
         proc.wait(10)
 
 
+def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon, tmp_path,
+                                                                     signer):
+    keys = tmp_path / "keys"
+    keys.write_text(public_line(signer))
+    central = tmp_path / "central"
+    central.mkdir()
+    proc, port = start_redis_server("--appendonly", "yes", "--appendfsync", "always",
+                                    dir=central)
+    extra = "user jobs on nopass ~* &* +@all\nfleet-acl-user jobs\n"
+    try:
+        a = make_daemon(agent_config(port, "sp", keys=keys, extra=extra), subdir="sp")
+        wait_linked(a)
+        r = redis.Redis(port=port)
+        add_job(r, "long", "sp", ["eval", "while true do end", "0"], key=signer)
+        wait_for(lambda: results(r, "long") == {"sp": [("ack", None)]}, 15, "the ack")
+        proc.kill()
+        proc.wait(10)
+        # The job ends (killed from the console) while the central Redis is away.
+        assert a.raw().call("SCRIPT", "KILL") == b"+OK\r\n"    # answered once BUSY
+        wait_for(lambda: link_state(a) == "down", 15, "the script to end, the link to drop")
+        assert info_fleet(a)["fleet_spool_bytes"] > 0
+        a.stop()
+        spool = os.path.join(a.dir, "fleet", "spool")
+        assert os.stat(spool).st_mode & 0o777 == 0o600
+        assert b'"state":"err"' in open(spool, "rb").read()
+        proc = restart_redis_server(port, central)
+        a = make_daemon(agent_config(port, "sp", keys=keys, extra=extra), subdir="sp")
+        got = wait_results(r, "long", ["sp"])
+        assert [st for st, _ in got["sp"]] == ["ack", "err"]
+        assert "Script killed by user with SCRIPT KILL" in got["sp"][1][1]
+        wait_for(lambda: not os.path.exists(spool), 10, "the spool file to be sent")
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemon):
+    proc, port = start_redis_server()
+    try:
+        a = make_daemon(agent_config(port, "ev", extra="fleet-spool-max 8kb\n"), subdir="ev")
+        wait_linked(a)
+        r = redis.Redis(port=port)
+        proc.terminate()
+        proc.wait(10)
+        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+        c = a.client()
+        for n in range(100, 140):
+            c.config_set("slowlog-max-len", str(n))
+        info = info_fleet(a)
+        assert info["fleet_events_dropped"] > 0
+        assert info["fleet_spool_bytes"] <= 8192 // 4
+        proc = restart_redis_server(port, a.dir)
+        wait_linked(a, 40)
+        wait_for(lambda: any(json.loads(f[b"event"]).get("new") == "139"
+                             for _, f in r.xrange("fleet:{h:ev}:events")), 10, "the last event")
+        news = [json.loads(f[b"event"])["new"] for _, f in r.xrange("fleet:{h:ev}:events")
+                if f[b"type"] == b"config_changed"]
+        assert "100" not in news and news == [str(n) for n in range(140 - len(news), 140)]
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def test_agent_killed_mid_job_reports_interrupted_after_restart(make_daemon, tmp_path, signer):
     keys = tmp_path / "keys"
     keys.write_text(public_line(signer))
@@ -542,3 +616,42 @@ def test_fleet_on_a_three_master_redis_cluster(cluster, make_daemon, tmp_path, s
                          timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1].endswith(": targeted 1, ok 1, err 0, missing 0")
+
+
+# ---- the target language --------------------------------------------------------------
+
+@pytest.mark.parametrize("target, matched", [
+    ("*", {"web-1", "web-2", "db-1"}),
+    ("web-*", {"web-1", "web-2"}),
+    ("db-[12]", {"db-1"}),
+    ("role=web or role=db and dc=fra", {"web-1", "web-2"}),      # and binds tighter
+    ("(role=web or role=db) and dc=fra", {"web-2"}),
+    ("not not web-1", {"web-1"}),
+    ("NOT(dc=ams)AND role=web", {"web-2"}),
+    ("dc=*", {"web-1", "web-2"}),                  # db-1 has no dc tag
+    ("nosuch=x or not *", set()),
+])
+def test_target_expressions(target, matched):
+    from sakerd import fleet_target
+    hosts = {"web-1": "role=web dc=ams", "web-2": "role=web dc=fra", "db-1": "role=db"}
+    tree = fleet_target.parse(target)
+    assert {h for h, tags in hosts.items() if fleet_target.matches(
+        tree, h.encode(), fleet_target.parse_tags(tags.split()))} == matched
+
+
+@pytest.mark.parametrize("target, error", [
+    ("", "empty target"),
+    ("   ", "empty target"),
+    ("web-1 and", "expected a host, key=value, 'not' or '(' at 9"),
+    ("(web-1 or db-1", "expected ')' at 14"),
+    ("web-1 db-1", "unexpected 'db-1' at 6"),
+    ("role= and x", "tag needs key=value at 0"),
+    ("=web", "tag needs key=value at 0"),
+    (")", "expected a host, key=value, 'not' or '(' at 0"),
+    ("not " * 100 + "x", "target nested too deeply at 256"),
+])
+def test_target_errors(target, error):
+    from sakerd import fleet_target
+    with pytest.raises(fleet_target.TargetError) as e:
+        fleet_target.parse(target)
+    assert str(e.value) == error
