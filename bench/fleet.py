@@ -1,6 +1,6 @@
 """Fleet mode at scale: many fleet links against one redis-server (issue 17).
 
-    python bench/fleet.py [--agents 1000] [--procs 8] [--real 10] [--jobs 5]
+    python bench/fleet.py [--agents 1000] [--procs 40] [--real 10] [--jobs 5]
 
 Simulated agents are instances of sakerd's own fleet.Link, each with its own
 name, spread over --procs processes (threads within each), with a trivial
@@ -177,7 +177,7 @@ def pct(values, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agents", type=int, default=1000)
-    ap.add_argument("--procs", type=int, default=8)
+    ap.add_argument("--procs", type=int, default=40)
     ap.add_argument("--real", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=5)
     ap.add_argument("--heartbeat-ms", type=int, default=10000)
