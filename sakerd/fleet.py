@@ -54,6 +54,7 @@ SEEN = "fleet:{ctl}:seen"
 EVENTS_ALL = "fleet:{ev}:all"
 RET_TTL = 86400
 JOURNAL_KEEP = 2 * 86400       # jids older than the stream's retention, twice over
+JOURNAL_MAX = 100000
 EVENTS_MAXLEN = 10000
 EVENTS_ALL_MAXLEN = 100000
 LOG_MAXLEN = 1000
@@ -184,7 +185,12 @@ class State:
 
     def save(self):
         horizon = time.time() - JOURNAL_KEEP
-        self.jobs = {j: v for j, v in self.jobs.items() if v[1] >= horizon}
+        jobs = {j: v for j, v in self.jobs.items() if v[1] >= horizon}
+        if len(jobs) > JOURNAL_MAX:
+            # A flood of jids (from a compromised central Redis) must not
+            # grow the file without bound: the newest are kept.
+            jobs = dict(sorted(jobs.items(), key=lambda kv: kv[1][1])[-JOURNAL_MAX:])
+        self.jobs = jobs
         write_atomically(self.path, json.dumps({"cursor": self.cursor, "jobs": self.jobs},
                                                separators=(",", ":")).encode())
 
