@@ -360,21 +360,31 @@ def test_central_restart_jobs_before_and_after_complete_once(make_daemon, tmp_pa
         proc.wait(10)
 
 
-def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon, tmp_path,
-                                                                     signer):
+def spinning_agent(make_daemon, tmp_path, signer, port, name, jid):
+    """An agent whose jobs run as a user with every right, busy in a signed
+    job that never ends (an EVAL loop) once its ack is on the central Redis:
+    (the agent, its config)."""
     keys = tmp_path / "keys"
     keys.write_text(public_line(signer))
+    conf = agent_config(port, name, keys=keys,
+                        extra="user jobs on nopass ~* &* +@all\nfleet-acl-user jobs\n")
+    a = make_daemon(conf, subdir=name)
+    wait_linked(a)
+    r = redis.Redis(port=port)
+    add_job(r, jid, name, ["eval", "while true do end", "0"], key=signer)
+    wait_for(lambda: results(r, jid) == {name: [("ack", None)]}, 15, "the ack")
+    return a, conf
+
+
+def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon, tmp_path,
+                                                                     signer):
     central = tmp_path / "central"
     central.mkdir()
     proc, port = start_redis_server("--appendonly", "yes", "--appendfsync", "always",
                                     dir=central)
-    extra = "user jobs on nopass ~* &* +@all\nfleet-acl-user jobs\n"
+    r = redis.Redis(port=port)
     try:
-        a = make_daemon(agent_config(port, "sp", keys=keys, extra=extra), subdir="sp")
-        wait_linked(a)
-        r = redis.Redis(port=port)
-        add_job(r, "long", "sp", ["eval", "while true do end", "0"], key=signer)
-        wait_for(lambda: results(r, "long") == {"sp": [("ack", None)]}, 15, "the ack")
+        a, conf = spinning_agent(make_daemon, tmp_path, signer, port, "sp", "long")
         proc.kill()
         proc.wait(10)
         # The job ends (killed from the console) while the central Redis is away.
@@ -386,7 +396,7 @@ def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon
         assert os.stat(spool).st_mode & 0o777 == 0o600
         assert b'"state":"err"' in open(spool, "rb").read()
         proc = restart_redis_server(port, central)
-        a = make_daemon(agent_config(port, "sp", keys=keys, extra=extra), subdir="sp")
+        a = make_daemon(conf, subdir="sp")
         got = wait_results(r, "long", ["sp"])
         assert [st for st, _ in got["sp"]] == ["ack", "err"]
         assert "Script killed by user with SCRIPT KILL" in got["sp"][1][1]
@@ -424,18 +434,12 @@ def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemo
 
 
 def test_agent_killed_mid_job_reports_interrupted_after_restart(make_daemon, tmp_path, signer):
-    keys = tmp_path / "keys"
-    keys.write_text(public_line(signer))
     proc, port = start_redis_server()
-    extra = "user jobs on nopass ~* &* +@all\nfleet-acl-user jobs\n"
+    r = redis.Redis(port=port)
     try:
-        a = make_daemon(agent_config(port, "k1", keys=keys, extra=extra), subdir="k1")
-        wait_linked(a)
-        r = redis.Redis(port=port)
-        add_job(r, "spin", "k1", ["eval", "while true do end", "0"], key=signer)
-        wait_for(lambda: results(r, "spin") == {"k1": [("ack", None)]}, 15, "the ack")
+        a, conf = spinning_agent(make_daemon, tmp_path, signer, port, "k1", "spin")
         a.kill9()
-        a = make_daemon(agent_config(port, "k1", keys=keys, extra=extra), subdir="k1")
+        a = make_daemon(conf, subdir="k1")
         assert wait_results(r, "spin", ["k1"]) == {"k1": [("ack", None), ("interrupted", None)]}
         # ...and never again: a later job is answered, the interrupted one is not rerun.
         add_job(r, "next", "k1", ["ping"])
