@@ -310,54 +310,66 @@ def test_operator_cli_hosts_and_run(fleet5, signer, tmp_path):
 
 # ---- faults -------------------------------------------------------------------
 
-def restart_redis_server(port, dir):
-    """redis-server again on the same port and data directory (its AOF)."""
-    proc = subprocess.Popen([require_tool("redis-server"), "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", str(dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class Central:
+    """The central redis-server of a test, on loopback, with an AOF (fsync
+    always) so that kill() then restart() on the same port keeps its data."""
 
-    def up():
-        assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
-        try:
-            return redis.Redis(port=port).ping()
-        except redis.exceptions.RedisError:
-            return False
-    wait_for(up, 10, "redis-server to restart")
-    return proc
+    def __init__(self, dir):
+        self.dir = dir
+        dir.mkdir()
+        self.proc, self.port = start_redis_server("--appendonly", "yes", "--appendfsync",
+                                                  "always", dir=dir)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self):
+        self.proc = subprocess.Popen(
+            [require_tool("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "yes", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            assert self.proc.poll() is None, "redis-server exited with %s" % self.proc.returncode
+            try:
+                return redis.Redis(port=self.port).ping()
+            except redis.exceptions.RedisError:
+                return False
+        wait_for(up, 10, "redis-server to restart")
 
 
-def test_central_restart_jobs_before_and_after_complete_once(make_daemon, tmp_path):
-    central = tmp_path / "central"
-    central.mkdir()
-    proc, port = start_redis_server("--appendonly", "yes", "--appendfsync", "always",
-                                    dir=central)
-    try:
-        agents = [make_daemon(agent_config(port, n), subdir=n) for n in ("a1", "a2")]
-        r = redis.Redis(port=port)
-        for a in agents:
-            wait_linked(a)
-        add_job(r, "before", "*", ["ping"])
-        wait_results(r, "before", ["a1", "a2"])
-        proc.kill()
-        proc.wait(10)
-        for a in agents:
-            wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
-        # While the central Redis is away, events wait in the spool.
-        agents[0].client().config_set("slowlog-max-len", "65")
-        assert info_fleet(agents[0])["fleet_spool_bytes"] > 0
-        proc = restart_redis_server(port, central)
-        for a in agents:
-            wait_linked(a, 40)
-        add_job(r, "after", "*", ["ping"])
-        wait_results(r, "after", ["a1", "a2"])
-        for jid in ("before", "after"):
-            assert results(r, jid) == {h: [("ack", None), ("ok", "PONG")] for h in ("a1", "a2")}
-        wait_for(lambda: any(f[b"type"] == b"config_changed"
-                             for _, f in r.xrange("fleet:{h:a1}:events")), 10, "spooled event")
-        assert all(info_fleet(a)["fleet_reconnects"] >= 1 for a in agents)
-    finally:
-        proc.kill()
-        proc.wait(10)
+@pytest.fixture
+def central(tmp_path):
+    c = Central(tmp_path / "central")
+    yield c
+    c.kill()
+
+
+def test_central_restart_jobs_before_and_after_complete_once(make_daemon, central):
+    port = central.port
+    agents = [make_daemon(agent_config(port, n), subdir=n) for n in ("a1", "a2")]
+    r = redis.Redis(port=port)
+    for a in agents:
+        wait_linked(a)
+    add_job(r, "before", "*", ["ping"])
+    wait_results(r, "before", ["a1", "a2"])
+    central.kill()
+    for a in agents:
+        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+    # While the central Redis is away, events wait in the spool.
+    agents[0].client().config_set("slowlog-max-len", "65")
+    assert info_fleet(agents[0])["fleet_spool_bytes"] > 0
+    central.restart()
+    for a in agents:
+        wait_linked(a, 40)
+    add_job(r, "after", "*", ["ping"])
+    wait_results(r, "after", ["a1", "a2"])
+    for jid in ("before", "after"):
+        assert results(r, jid) == {h: [("ack", None), ("ok", "PONG")] for h in ("a1", "a2")}
+    wait_for(lambda: any(f[b"type"] == b"config_changed"
+                         for _, f in r.xrange("fleet:{h:a1}:events")), 10, "spooled event")
+    assert all(info_fleet(a)["fleet_reconnects"] >= 1 for a in agents)
 
 
 def spinning_agent(make_daemon, tmp_path, signer, port, name, jid):
@@ -377,101 +389,78 @@ def spinning_agent(make_daemon, tmp_path, signer, port, name, jid):
 
 
 def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon, tmp_path,
-                                                                     signer):
-    central = tmp_path / "central"
-    central.mkdir()
-    proc, port = start_redis_server("--appendonly", "yes", "--appendfsync", "always",
-                                    dir=central)
-    r = redis.Redis(port=port)
-    try:
-        a, conf = spinning_agent(make_daemon, tmp_path, signer, port, "sp", "long")
-        proc.kill()
-        proc.wait(10)
-        # The job ends (killed from the console) while the central Redis is away.
-        assert a.raw().call("SCRIPT", "KILL") == b"+OK\r\n"    # answered once BUSY
-        wait_for(lambda: link_state(a) == "down", 15, "the script to end, the link to drop")
-        assert info_fleet(a)["fleet_spool_bytes"] > 0
-        a.stop()
-        spool = os.path.join(a.dir, "fleet", "spool")
-        assert os.stat(spool).st_mode & 0o777 == 0o600
-        assert b'"state":"err"' in open(spool, "rb").read()
-        proc = restart_redis_server(port, central)
-        a = make_daemon(conf, subdir="sp")
-        got = wait_results(r, "long", ["sp"])
-        assert [st for st, _ in got["sp"]] == ["ack", "err"]
-        assert "Script killed by user with SCRIPT KILL" in got["sp"][1][1]
-        wait_for(lambda: not os.path.exists(spool), 10, "the spool file to be sent")
-    finally:
-        proc.kill()
-        proc.wait(10)
+                                                                     signer, central):
+    r = redis.Redis(port=central.port)
+    a, conf = spinning_agent(make_daemon, tmp_path, signer, central.port, "sp", "long")
+    central.kill()
+    # The job ends (killed from the console) while the central Redis is away.
+    assert a.raw().call("SCRIPT", "KILL") == b"+OK\r\n"    # answered once BUSY
+    wait_for(lambda: link_state(a) == "down", 15, "the script to end, the link to drop")
+    assert info_fleet(a)["fleet_spool_bytes"] > 0
+    a.stop()
+    spool = os.path.join(a.dir, "fleet", "spool")
+    assert os.stat(spool).st_mode & 0o777 == 0o600
+    assert b'"state":"err"' in open(spool, "rb").read()
+    central.restart()
+    a = make_daemon(conf, subdir="sp")
+    got = wait_results(r, "long", ["sp"])
+    assert [st for st, _ in got["sp"]] == ["ack", "err"]
+    assert "Script killed by user with SCRIPT KILL" in got["sp"][1][1]
+    wait_for(lambda: not os.path.exists(spool), 10, "the spool file to be sent")
 
 
-def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemon):
-    proc, port = start_redis_server()
-    try:
-        a = make_daemon(agent_config(port, "ev", extra="fleet-spool-max 8kb\n"), subdir="ev")
-        wait_linked(a)
-        r = redis.Redis(port=port)
-        proc.terminate()
-        proc.wait(10)
-        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
-        c = a.client()
-        for n in range(100, 140):
-            c.config_set("slowlog-max-len", str(n))
-        info = info_fleet(a)
-        assert info["fleet_events_dropped"] > 0
-        assert info["fleet_spool_bytes"] <= 8192 // 4
-        proc = restart_redis_server(port, a.dir)
-        wait_linked(a, 40)
-        wait_for(lambda: any(json.loads(f[b"event"]).get("new") == "139"
-                             for _, f in r.xrange("fleet:{h:ev}:events")), 10, "the last event")
-        news = [json.loads(f[b"event"])["new"] for _, f in r.xrange("fleet:{h:ev}:events")
-                if f[b"type"] == b"config_changed"]
-        assert "100" not in news and news == [str(n) for n in range(140 - len(news), 140)]
-    finally:
-        proc.kill()
-        proc.wait(10)
+def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemon, central):
+    a = make_daemon(agent_config(central.port, "ev", extra="fleet-spool-max 8kb\n"),
+                    subdir="ev")
+    wait_linked(a)
+    r = redis.Redis(port=central.port)
+    central.kill()
+    wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+    c = a.client()
+    for n in range(100, 140):
+        c.config_set("slowlog-max-len", str(n))
+    info = info_fleet(a)
+    assert info["fleet_events_dropped"] > 0
+    assert info["fleet_spool_bytes"] <= 8192 // 4
+    central.restart()
+    wait_linked(a, 40)
+    wait_for(lambda: any(json.loads(f[b"event"]).get("new") == "139"
+                         for _, f in r.xrange("fleet:{h:ev}:events")), 10, "the last event")
+    news = [json.loads(f[b"event"])["new"] for _, f in r.xrange("fleet:{h:ev}:events")
+            if f[b"type"] == b"config_changed"]
+    assert "100" not in news and news == [str(n) for n in range(140 - len(news), 140)]
 
 
-def test_agent_killed_mid_job_reports_interrupted_after_restart(make_daemon, tmp_path, signer):
-    proc, port = start_redis_server()
-    r = redis.Redis(port=port)
-    try:
-        a, conf = spinning_agent(make_daemon, tmp_path, signer, port, "k1", "spin")
-        a.kill9()
-        a = make_daemon(conf, subdir="k1")
-        assert wait_results(r, "spin", ["k1"]) == {"k1": [("ack", None), ("interrupted", None)]}
-        # ...and never again: a later job is answered, the interrupted one is not rerun.
-        add_job(r, "next", "k1", ["ping"])
-        wait_results(r, "next", ["k1"])
-        assert results(r, "spin") == {"k1": [("ack", None), ("interrupted", None)]}
-        assert "job spin was running when sakerd stopped" in a.log()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_agent_killed_mid_job_reports_interrupted_after_restart(make_daemon, tmp_path, signer,
+                                                                central):
+    r = redis.Redis(port=central.port)
+    a, conf = spinning_agent(make_daemon, tmp_path, signer, central.port, "k1", "spin")
+    a.kill9()
+    a = make_daemon(conf, subdir="k1")
+    assert wait_results(r, "spin", ["k1"]) == {"k1": [("ack", None), ("interrupted", None)]}
+    # ...and never again: a later job is answered, the interrupted one is not rerun.
+    add_job(r, "next", "k1", ["ping"])
+    wait_results(r, "next", ["k1"])
+    assert results(r, "spin") == {"k1": [("ack", None), ("interrupted", None)]}
+    assert "job spin was running when sakerd stopped" in a.log()
 
 
-def test_stopped_agent_catches_up_on_missed_jobs(make_daemon):
-    proc, port = start_redis_server()
-    try:
-        a = make_daemon(agent_config(port, "late"), subdir="late")
-        wait_linked(a)
-        r = redis.Redis(port=port)
-        add_job(r, "seen", "late", ["ping"])
-        wait_results(r, "seen", ["late"])
-        a.stop()
-        add_job(r, "missed1", "late", ["echo", "one"])
-        add_job(r, "missed2", "*", ["echo", "two"])
-        a = make_daemon(agent_config(port, "late"), subdir="late")
-        assert wait_results(r, "missed1", ["late"]) == {"late": [("ack", None), ("ok", "one")]}
-        assert wait_results(r, "missed2", ["late"]) == {"late": [("ack", None), ("ok", "two")]}
-        assert results(r, "seen") == {"late": [("ack", None), ("ok", "PONG")]}
-        st = os.stat(os.path.join(a.dir, "fleet", "state.json"))
-        assert st.st_mode & 0o777 == 0o600
-        assert os.stat(os.path.join(a.dir, "fleet")).st_mode & 0o777 == 0o700
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_stopped_agent_catches_up_on_missed_jobs(make_daemon, central):
+    a = make_daemon(agent_config(central.port, "late"), subdir="late")
+    wait_linked(a)
+    r = redis.Redis(port=central.port)
+    add_job(r, "seen", "late", ["ping"])
+    wait_results(r, "seen", ["late"])
+    a.stop()
+    add_job(r, "missed1", "late", ["echo", "one"])
+    add_job(r, "missed2", "*", ["echo", "two"])
+    a = make_daemon(agent_config(central.port, "late"), subdir="late")
+    assert wait_results(r, "missed1", ["late"]) == {"late": [("ack", None), ("ok", "one")]}
+    assert wait_results(r, "missed2", ["late"]) == {"late": [("ack", None), ("ok", "two")]}
+    assert results(r, "seen") == {"late": [("ack", None), ("ok", "PONG")]}
+    st = os.stat(os.path.join(a.dir, "fleet", "state.json"))
+    assert st.st_mode & 0o777 == 0o600
+    assert os.stat(os.path.join(a.dir, "fleet")).st_mode & 0o777 == 0o700
 
 
 # ---- the central Redis's own ACL users ------------------------------------------
@@ -481,36 +470,32 @@ HOST_RULES = ("on >tok-{h} resetkeys resetchannels -@all +ping +hello +client|se
               "~fleet:{{ctl}}:seen +zadd ~fleet:{{j:*}}:ret ~fleet:{{ev}}:all")
 
 
-def test_per_host_acl_users_on_the_central_redis(make_daemon):
-    proc, port = start_redis_server()
-    try:
-        admin = redis.Redis(port=port)
-        for h in ("web01", "web02"):
-            admin.execute_command("ACL", "SETUSER", "h:" + h, *HOST_RULES.format(h=h).split())
-        agents = [make_daemon(agent_config(port, h, url="redis://h%%3A%s:tok-%s@127.0.0.1:%d/0"
-                                           % (h, h, port)), subdir=h)
-                  for h in ("web01", "web02")]
-        for a in agents:
-            wait_linked(a)
-        add_job(admin, "acl1", "*", ["ping"])
-        assert wait_results(admin, "acl1", ["web01", "web02"]) == {
-            h: [("ack", None), ("ok", "PONG")] for h in ("web01", "web02")}
-        wait_for(lambda: admin.exists("fleet:{h:web02}:info"), 10, "web02's info")
-        web01 = redis.Redis(port=port, username="h:web01", password="tok-web01")
-        for denied in (lambda: web01.hgetall("fleet:{h:web02}:info"),
-                       lambda: web01.get("fleet:{h:web02}:alive"),
-                       lambda: web01.set("fleet:{h:web02}:alive", "forged"),
-                       lambda: web01.xadd(JOBS, {"jid": "evil", "target": "*",
-                                                 "cmd": '["ping"]', "expires": "9999999999"}),
-                       lambda: web01.xrange("fleet:{h:web02}:events")):
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                denied()
-        assert web01.xrange(JOBS)[0][1][b"jid"] == b"acl1"
-        assert all(info_fleet(a)["fleet_link"] == "up" for a in agents)
-        assert "refused" not in agents[0].log()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_per_host_acl_users_on_the_central_redis(make_daemon, central):
+    port = central.port
+    admin = redis.Redis(port=port)
+    for h in ("web01", "web02"):
+        admin.execute_command("ACL", "SETUSER", "h:" + h, *HOST_RULES.format(h=h).split())
+    agents = [make_daemon(agent_config(port, h, url="redis://h%%3A%s:tok-%s@127.0.0.1:%d/0"
+                                       % (h, h, port)), subdir=h)
+              for h in ("web01", "web02")]
+    for a in agents:
+        wait_linked(a)
+    add_job(admin, "acl1", "*", ["ping"])
+    assert wait_results(admin, "acl1", ["web01", "web02"]) == {
+        h: [("ack", None), ("ok", "PONG")] for h in ("web01", "web02")}
+    wait_for(lambda: admin.exists("fleet:{h:web02}:info"), 10, "web02's info")
+    web01 = redis.Redis(port=port, username="h:web01", password="tok-web01")
+    for denied in (lambda: web01.hgetall("fleet:{h:web02}:info"),
+                   lambda: web01.get("fleet:{h:web02}:alive"),
+                   lambda: web01.set("fleet:{h:web02}:alive", "forged"),
+                   lambda: web01.xadd(JOBS, {"jid": "evil", "target": "*",
+                                             "cmd": '["ping"]', "expires": "9999999999"}),
+                   lambda: web01.xrange("fleet:{h:web02}:events")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            denied()
+    assert web01.xrange(JOBS)[0][1][b"jid"] == b"acl1"
+    assert all(info_fleet(a)["fleet_link"] == "up" for a in agents)
+    assert "refused" not in agents[0].log()
 
 
 def test_test_config_reports_fleet_problems(tmp_path):
