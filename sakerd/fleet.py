@@ -553,18 +553,31 @@ def reply_to_json(reply):
 
 
 def _plain(v):
+    """scripting.parse_reply's values (shaped for Lua) as JSON values; RESP3
+    maps become objects (keys as strings), sets lists."""
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, dict):
-        if b"ok" in v:
-            return v[b"ok"].decode("utf-8", "replace")
-        if b"err" in v:
-            return {"err": v[b"err"].decode("utf-8", "replace")}
+        (kind, inner), = v.items()
+        if kind == b"err":
+            return {"err": _plain(inner)}
+        if kind == b"map":
+            return {_key(k): _plain(x) for k, x in inner.items()}
+        if kind == b"set":
+            return [_plain(k) for k in inner]
+        if kind == b"verbatim_string":
+            return _plain(inner[b"string"])
+        return _plain(inner)      # ok, double, big_number
     if v is False:
         return None
     return v
+
+
+def _key(k):
+    k = _plain(k)
+    return k if isinstance(k, str) else json.dumps(k)
 
 
 # ---- the loop side -----------------------------------------------------------
@@ -760,7 +773,10 @@ class Fleet:
                 server.process_command(c, argv)
             finally:
                 server.current_client = prev
-            is_err, reply = reply_to_json(bytes(c.buf))
+            try:
+                is_err, reply = reply_to_json(bytes(c.buf))
+            except ValueError as e:   # cannot happen with our own replies; never hang
+                is_err, reply = True, "ERR reply not convertible to JSON: %s" % e
         ms = (time.perf_counter() - t0) * 1000
         self.jobs_run += 1
         self.finish(jid, "err" if is_err else "ok", reply, ms, expires)

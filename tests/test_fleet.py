@@ -185,6 +185,10 @@ def test_jobs_run_as_the_read_only_fleet_user(fleet5):
         ("ack", None), ("err", "NOPERM this user has no permissions to run the 'set' command")]}
     assert wait_results(r, "ro3", ["web-1"]) == {"web-1": [
         ("ack", None), ("ok", ["local value", None])]}
+    # A RESP3 map reply becomes a JSON object.
+    add_job(r, "ro4", "web-1", ["hello", "3"])
+    (_, _), (st, reply) = wait_results(r, "ro4", ["web-1"])["web-1"]
+    assert st == "ok" and reply["proto"] == 3 and reply["role"] == "master"
     assert agents["web-1"].client().get("k") == b"local value"
 
 
