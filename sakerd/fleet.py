@@ -64,6 +64,8 @@ BACKOFF_MIN = 1.0
 BACKOFF_MAX = 60.0
 FLUSH_RATE = 2000              # spool entries sent per second at most
 FLUSH_BATCH = 200
+# Errors of a spooled write that retrying cannot cure (any other is retried).
+REFUSED_FOR_GOOD = {"NOPERM", "WRONGTYPE", "ERR", "CROSSSLOT"}
 JID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SIGNED_PREFIX = b"sakerd fleet job v1\n"
 
@@ -475,10 +477,10 @@ class Link(threading.Thread):
         replies = pipe.execute(raise_on_error=False)
         refused = [r for r in replies if isinstance(r, Exception)]
         for r in refused:
-            if not isinstance(r, _response_error()):
-                raise r
+            if not isinstance(r, _response_error()) or _error_code(r) not in REFUSED_FOR_GOOD:
+                raise r     # MOVED, CLUSTERDOWN, LOADING, OOM...: kept, sent again later
         if refused:
-            # Refused for good (NOPERM, WRONGTYPE): retrying cannot help.
+            # Retrying cannot help these: say so, and drop them.
             self.post("log", LL_WARNING, "Fleet: the central Redis refused %d writes: %s" % (
                 len(refused), refused[0]))
         spool.remove(batch)
@@ -489,6 +491,12 @@ class Link(threading.Thread):
 def _response_error():
     from redis.exceptions import ResponseError
     return ResponseError
+
+
+def _error_code(e):
+    """The error's code: redis-py keeps it apart (status_code) for the codes
+    it knows and leaves it at the start of the text for the others."""
+    return getattr(e, "status_code", None) or str(e).split(" ", 1)[0]
 
 
 # ---- signatures --------------------------------------------------------------
