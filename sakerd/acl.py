@@ -1067,6 +1067,10 @@ DEFAULT_USERS = [
     (["default", "on", "nopass", "resetkeys", "resetchannels", "-@all", "+@connection",
       "-@dangerous", "+info", "+command"], "(defaults)"),
     (["admin", "on", "~*", "&*", "+@all"], "(defaults)"),
+    # Fleet jobs run as this user (fleet-acl-user): read-only. It has no
+    # password and is not nopass, so no client can AUTH as it.
+    (["fleet", "on", "resetkeys", "%R~*", "resetchannels", "-@all", "+@connection", "+@read",
+      "+info", "+proc|list", "+proc|status", "+task|list"], "(defaults)"),
 ]
 DEFAULT_PEER_USERS = [((0, "admin"), "(defaults)")]
 

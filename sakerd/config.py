@@ -294,6 +294,59 @@ DIRECTIVES = [
     Directive("metrics-bind", _string, "127.0.0.1", mutable=False),
 ]
 
+# Fleet mode (fleet.py, SPEC §12): one central Redis (or Cluster seeds) for
+# many hosts. None of these change live: the link is built once at start.
+# `fleet-redis` lines accumulate (several Cluster seed nodes).
+
+
+def _fleet_url(args):
+    for url in args:
+        if not url.startswith(("redis://", "rediss://")):
+            raise ValueError("argument must be a redis:// or rediss:// URL")
+    return list(args)
+
+
+def _fleet_tags(args):
+    for tag in args:
+        key, eq, value = tag.partition("=")
+        if not eq or not key or not _TAG_RE.fullmatch(key) or not _TAG_RE.fullmatch(value):
+            raise ValueError("tags must be key=value, each of letters, digits and . _ - : /")
+    return list(args)
+
+
+_TAG_RE = re.compile(r"[A-Za-z0-9._:/-]+", re.ASCII)
+
+
+def _fleet_categories(args):
+    from .acl import CATEGORIES
+    out = []
+    for a in args:
+        if a in ("", "none"):
+            continue
+        if not a.startswith("@") or a[1:].lower() not in CATEGORIES:
+            raise ValueError("argument must be ACL categories such as @exec (or none): '%s'" % a)
+        out.append(a.lower())
+    return out
+
+
+DIRECTIVES += [
+    Directive("fleet-redis", _fleet_url, [], mutable=False, multi=True, sensitive=True),
+    Directive("fleet-name", _string, "", mutable=False),
+    Directive("fleet-tags", _fleet_tags, [], mutable=False, multi=True),
+    Directive("fleet-heartbeat-ms", _int_range(100, 3600000), 10000, mutable=False),
+    Directive("fleet-acl-user", _string, "fleet", mutable=False),
+    Directive("fleet-require-signature", _fleet_categories,
+              ["@exec", "@scripting", "@admin", "@dangerous"], mutable=False, multi=True),
+    Directive("fleet-trusted-keys", _string, "", mutable=False),
+    Directive("fleet-spool-max", parse_memory, 64 * 1024 ** 2, mutable=False),
+    Directive("fleet-dir", _string, "", mutable=False),
+    Directive("fleet-tls-ca-cert", _string, "", mutable=False),
+    Directive("fleet-tls-cert", _string, "", mutable=False),
+    Directive("fleet-tls-key", _string, "", mutable=False),
+]
+# Directives whose lines add to the list instead of replacing it.
+ACCUMULATED = {"fleet-redis"}
+
 # CONFIG SET may change these only with `enable-protected-configs yes` (or
 # `local`, from a loopback or unix socket client): the paths sakerd writes
 # or loads code from, and the switches that keep it safe (Redis's
@@ -338,7 +391,10 @@ class Config:
             setattr(self, d.attr, parse_obuf_limits(args, self.client_output_buffer_limit))
             return
         if d.multi:
-            setattr(self, d.attr, d.parse(args))
+            v = d.parse(args)
+            if d.name in ACCUMULATED:
+                v = getattr(self, d.attr) + v
+            setattr(self, d.attr, v)
             return
         if len(args) != 1:
             raise ValueError("wrong number of arguments")

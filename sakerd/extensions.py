@@ -11,7 +11,9 @@ def init_extensions(server):
     # Before the Lua bridge: their saker.* functions register at import.
     procs.init(server)
     sysinfo.init(server)
-    err = metrics.init(server)
+    # After the log channel's hook, which fleet mode wraps.
+    from . import fleet
+    err = metrics.init(server) or fleet.init(server)
     if err:
         return err
     # Keep this last: the bridge builds the saker table from every saker.*
@@ -25,4 +27,5 @@ def check_config_extensions(config):
     """--test-config checks of the subsystems: a list of problems."""
     from .tasks import check_plugins
     from .functions import check_config
-    return check_plugins(config) + check_config(config)
+    from .fleet import check_config as check_fleet
+    return check_fleet(config) + check_plugins(config) + check_config(config)

@@ -11,6 +11,7 @@ USAGE = """Usage: sakerd [/path/to/saker.conf] [options]
        sakerd --test-config -c /path/to/saker.conf
        sakerd -v or --version
        sakerd -h or --help
+       sakerd fleet hosts|run|keygen ... (fleet mode's operator commands)
 
 Examples:
        sakerd (run on the embedded defaults: bind 127.0.0.1, port 7379)
@@ -21,6 +22,9 @@ Examples:
 
 def parse_args(argv):
     """(config_path, overrides, test_config) or raises SystemExit."""
+    if argv[:1] == ["fleet"]:
+        from .fleet_cli import main as fleet_main
+        raise SystemExit(fleet_main(argv[1:]))
     path = None
     overrides = []
     test_config = False

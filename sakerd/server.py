@@ -138,6 +138,7 @@ class Server:
         self.sigchld_handlers = []
         self.shutdown_handlers = []
         self.cron_handlers = []
+        self.event_handlers = []    # fn(event dict), for every lifecycle event (fleet.py)
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
@@ -188,6 +189,8 @@ class Server:
         """
         event = {"type": type, "ts": round(time.time(), 3)}
         event.update(fields)
+        for handler in self.event_handlers:
+            handler(event)
         from . import history, pubsub
         history.append_event(event)     # to `event-stream` too
         channel = self.config.event_channel if self.config else ""

@@ -232,8 +232,8 @@ def test_acl_setuser_getuser_list_and_errors_match_redis(make_daemon, redis_serv
         ("ACL", "DRYRUN", "bob", "get"),
         ("ACL", "USERS"),
     ]
-    # sakerd has its built-in admin user besides the ones made here.
-    d.client().execute_command("ACL", "DELUSER", "admin")
+    # sakerd has its built-in admin and fleet users besides the ones made here.
+    d.client().execute_command("ACL", "DELUSER", "admin", "fleet")
     for resp in (2, 3):
         rr.execute_command("ACL", "DELUSER", "bob", "eve", "carol")
         d.client().execute_command("ACL", "DELUSER", "bob", "eve", "carol")
@@ -244,7 +244,7 @@ def test_acl_list_describes_users_as_redis(make_daemon, redis_server_port):
     d = make_daemon()
     rr = redis.Redis(port=redis_server_port)
     rr.execute_command("ACL", "DELUSER", "bob", "eve", "mon")
-    d.client().execute_command("ACL", "DELUSER", "admin")
+    d.client().execute_command("ACL", "DELUSER", "admin", "fleet")
     cmds = SETUP + [("ACL", "LIST")]
     ours, theirs = both(d.port, redis_server_port, *cmds)
     assert ours[:-1] == theirs[:-1]
@@ -504,8 +504,8 @@ def test_aclfile_load_and_save(make_daemon, tmp_path):
     os.chmod(aclfile, 0o600)
     d = make_daemon("aclfile %s\n" % aclfile)
     r = d.client(decode_responses=True)
-    # The built-in admin stays unless the file defines its own.
-    assert r.execute_command("ACL", "USERS") == ["admin", "ann", "default"]
+    # The built-in admin and fleet stay unless the file defines its own.
+    assert r.execute_command("ACL", "USERS") == ["admin", "ann", "default", "fleet"]
     r.execute_command("ACL", "SETUSER", "zed", "on", ">z", "+ping")
     assert r.execute_command("ACL", "SAVE") == "OK"
     text = aclfile.read_text()
@@ -517,7 +517,7 @@ def test_aclfile_load_and_save(make_daemon, tmp_path):
         r.execute_command("ACL", "LOAD")
     assert "%s:2: Error in applying operation '+@nosuchcat': Unknown command or category " \
            "name in ACL." % aclfile in str(e.value)
-    assert r.execute_command("ACL", "USERS") == ["admin", "ann", "default", "zed"]
+    assert r.execute_command("ACL", "USERS") == ["admin", "ann", "default", "fleet", "zed"]
 
 
 def test_deleting_a_user_disconnects_its_clients(make_daemon):

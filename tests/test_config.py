@@ -120,6 +120,18 @@ NON_DEFAULT = [
     ("lua-env-allow PATH MY_SITE", "lua_env_allow", ["PATH", "MY_SITE"]),
     ("metrics-port 9121", "metrics_port", 9121),
     ("metrics-bind ::1", "metrics_bind", "::1"),
+    ("fleet-redis redis://a:1 redis://b:2", "fleet_redis", ["redis://a:1", "redis://b:2"]),
+    ("fleet-name web01", "fleet_name", "web01"),
+    ("fleet-tags role=web dc=ams", "fleet_tags", ["role=web", "dc=ams"]),
+    ("fleet-heartbeat-ms 500", "fleet_heartbeat_ms", 500),
+    ("fleet-acl-user ops", "fleet_acl_user", "ops"),
+    ("fleet-require-signature @exec @WRITE", "fleet_require_signature", ["@exec", "@write"]),
+    ("fleet-trusted-keys /etc/sakerd/keys", "fleet_trusted_keys", "/etc/sakerd/keys"),
+    ("fleet-spool-max 1mb", "fleet_spool_max", 1 << 20),
+    ("fleet-dir /var/lib/x", "fleet_dir", "/var/lib/x"),
+    ("fleet-tls-ca-cert ca.crt", "fleet_tls_ca_cert", "ca.crt"),
+    ("fleet-tls-cert c.crt", "fleet_tls_cert", "c.crt"),
+    ("fleet-tls-key c.key", "fleet_tls_key", "c.key"),
 ]
 
 
