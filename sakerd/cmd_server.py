@@ -405,11 +405,18 @@ def _command_info(cmd):
              b":%d\r\n" % cmd.arity,
              b"*%d\r\n" % len(flags) + b"".join(b"+%s\r\n" % f.encode() for f in flags),
              b":%d\r\n:%d\r\n:%d\r\n" % (cmd.first_key, cmd.last_key, cmd.key_step),
-             _categories_reply(cmd), b"*0\r\n", b"*0\r\n"]
+             _categories_reply(cmd), b"*0\r\n", _key_specs_reply(cmd)]
     subs = list((cmd.subcommands or {}).values())
     parts.append(b"*%d\r\n" % len(subs))
     parts.extend(_command_info(s) for s in subs)
     return b"".join(parts)
+
+
+def _key_specs_reply(cmd):
+    """Redis's key specifications, for the commands Redis has (commands_docs.py)."""
+    from .commands_docs import KEY_SPECS
+    specs = KEY_SPECS.get(cmd.fullname)
+    return b"*0\r\n" if specs is None else resp3_to_resp2(specs)
 
 
 def _categories_reply(cmd):

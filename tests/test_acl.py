@@ -629,3 +629,12 @@ def test_command_docs_are_redis_s_for_the_commands_redis_has(make_daemon, redis_
     out = subprocess.run([cli, "-p", str(d.port), "--no-raw", "COMMAND", "DOCS", "proc"],
                          stdout=subprocess.PIPE, timeout=30).stdout
     assert b"Supervised processes" in out
+
+
+def test_command_info_has_redis_s_key_specs(make_daemon, redis_server_port):
+    d = make_daemon()
+    for name in ("get", "lmove", "xread", "eval", "sort", "zunionstore"):
+        ours = _raw_reply(d.port, "COMMAND", "INFO", name)[0]
+        theirs = _raw_reply(redis_server_port, "COMMAND", "INFO", name)[0]
+        assert ours[8] == theirs[8], name
+        assert ours[8], name
