@@ -325,8 +325,8 @@ def client_unblock_command(c):
     from .blocked import client_unblock
     argv = c.argv
     if len(argv) > 4:
-        c.add_reply_error("unknown subcommand or wrong number of arguments for 'unblock'. "
-                          "Try CLIENT HELP.")
+        c.add_reply_error("unknown subcommand or wrong number of arguments for '%s'. "
+                          "Try CLIENT HELP." % argv[1].decode("utf-8", "replace"))
         return
     error = False
     if len(argv) == 4:
