@@ -126,7 +126,6 @@ def exec_command(c):
     queued = c.mstate
     c.mstate = []
     orig_argv, orig_cmd = c.argv, c.lastcmd
-    server.in_exec = True
     try:
         c.add_reply_array_len(len(queued))
         call = server.call
@@ -135,7 +134,6 @@ def exec_command(c):
             c.lastcmd = cmd
             call(c, cmd)
     finally:
-        server.in_exec = False
         if not old_flags & CLIENT_DENY_BLOCKING:
             c.flags &= ~CLIENT_DENY_BLOCKING
         c.argv, c.lastcmd = orig_argv, orig_cmd

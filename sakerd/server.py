@@ -135,7 +135,6 @@ class Server:
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
-        self.in_exec = False        # EXEC is running its queue (multi.py)
         self.prev_err_count = 0     # error replies counted when a command last ended
         self.blocked_clients = 0    # blocked.py: how many clients are blocked,
         self.ready_keys = []        # (db, key) made ready since the last serve,

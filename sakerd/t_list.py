@@ -58,7 +58,9 @@ def push_generic(c, head, xx=False):
     else:
         lst.extend(argv[2:])
     c.add_reply(b":%d\r\n" % len(lst))
-    signal_modified_key(c, db, key)
+    if db.watched_keys or db.blocking_keys:
+        # signal_modified_key's own tests, inlined: the call costs more.
+        signal_modified_key(c, db, key)
     if server.notify_keyspace_events:
         notify_keyspace_event(NOTIFY_LIST, b"lpush" if head else b"rpush", key, db.id)
 
@@ -117,7 +119,8 @@ def pop_generic(c, head):
         pop = lst.popleft if head else lst.pop
         items = [pop() for _ in range(min(count, len(lst)))]
         c.add_reply_bulks(items)
-    list_elements_removed(c, db, key, head, lst)
+    if not lst or db.watched_keys or db.blocking_keys or server.notify_keyspace_events:
+        list_elements_removed(c, db, key, head, lst)
 
 
 def list_elements_removed(c, db, key, head, lst):

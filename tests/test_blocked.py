@@ -351,9 +351,10 @@ def test_a_task_push_wakes_blocked_clients(make_daemon):
                 "  return 'ok'\nend)\n")
     r = d.client()
     r.execute_command("PLUGIN", "RELOAD")
-    b = RawConn(("127.0.0.1", d.port))
+    b = RawConn(("127.0.0.1", d.port), timeout=30)
     b.send(encode_command("BLPOP", "tq", "0"))
-    wait_for(lambda: r.info("clients")["blocked_clients"] == 1, what="the client to block")
+    wait_for(lambda: r.info("clients")["blocked_clients"] == 1, timeout=30,
+             what="the client to block")
     assert r.execute_command("pushlater", "tq") == b"ok"
     assert b.read_wire() == b"*2\r\n$2\r\ntq\r\n$9\r\nfrom-task\r\n"
     b.close()
