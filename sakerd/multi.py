@@ -68,13 +68,6 @@ def discard_transaction(c):
     unwatch_all_keys(c)
 
 
-def free_client_multi_state(c):
-    """A client going away leaves no queue and no watch behind."""
-    c.mstate = []
-    c.flags &= ~(CLIENT_MULTI | CLIENT_DIRTY_CAS | CLIENT_DIRTY_EXEC)
-    unwatch_all_keys(c)
-
-
 # ---- MULTI / EXEC / DISCARD --------------------------------------------------------
 
 def multi_command(c):

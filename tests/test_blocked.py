@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from helpers import Daemon, RawConn, encode_command, start_redis_server, wait_for
-from sidebyside import mismatches, run_script
+from helpers import Daemon, RawConn, encode_command, wait_for
+from sidebyside import mismatches
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +25,6 @@ def sakerd(tmp_path_factory):
     d = Daemon(tmp_path_factory.mktemp("blocked"))
     yield d
     d.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_port():
-    proc, port = start_redis_server()
-    yield port
-    proc.terminate()
-    proc.wait(10)
 
 
 SCRIPTS = {
@@ -259,15 +251,15 @@ SCRIPTS = {
 
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_replies_match_redis_server(sakerd, redis_port, name, protocol):
+def test_replies_match_redis_server(sakerd, redis_server_port, name, protocol):
     # "~ n" waits until n clients are blocked: the next step's command then
     # runs after the blocking one on either server.
-    assert mismatches(sakerd.port, redis_port, SCRIPTS[name], protocol) == []
+    assert mismatches(sakerd.port, redis_server_port, SCRIPTS[name], protocol) == []
 
 
-def test_blocked_state_in_client_list_and_info(sakerd, redis_port):
+def test_blocked_state_in_client_list_and_info(sakerd, redis_server_port):
     seen = {}
-    for port in (sakerd.port, redis_port):
+    for port in (sakerd.port, redis_server_port):
         b = RawConn(("127.0.0.1", port))
         a = RawConn(("127.0.0.1", port))
         bid = b.call("CLIENT", "ID")[1:-2].decode()
@@ -285,7 +277,7 @@ def test_blocked_state_in_client_list_and_info(sakerd, redis_port):
                       re.search(r"blocked_clients:(\d+)", a.call("INFO", "clients").decode()).group(1))
         a.close()
         b.close()
-    assert seen[sakerd.port] == seen[redis_port] == ("b", "blpop", "1", "0")
+    assert seen[sakerd.port] == seen[redis_server_port] == ("b", "blpop", "1", "0")
 
 
 def test_timeouts_answer_a_null_after_about_their_time(sakerd):

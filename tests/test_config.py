@@ -89,6 +89,7 @@ NON_DEFAULT = [
     ("slowlog-log-slower-than -1", "slowlog_log_slower_than", -1),
     ("slowlog-max-len 5", "slowlog_max_len", 5),
     ("lua-debug-checks yes", "lua_debug_checks", True),
+    ('notify-keyspace-events "Kx$"', "notify_keyspace_events", 1 | 8 | 256),
 ]
 
 
