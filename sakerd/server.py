@@ -42,6 +42,7 @@ CMD_FANOUT = 1 << 28          # may add to the open pub/sub fan-out (PUBLISH)
 CLIENT_MULTI = 1 << 3
 CLIENT_SCRIPT = 1 << 8
 CLIENT_PUBSUB = 1 << 18
+_PUBSUB_OR_MULTI = CLIENT_PUBSUB | CLIENT_MULTI
 
 STATS_METRIC_SAMPLES = 16
 STATS_METRIC_COMMAND = 0
@@ -135,7 +136,7 @@ class Server:
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
-        self.prev_err_count = 0     # error replies counted when a command last ended
+        self.prev_err_count = 0     # error replies when a command last counted a failure
         self.blocked_clients = 0    # blocked.py: how many clients are blocked,
         self.ready_keys = []        # (db, key) made ready since the last serve,
         self.unblocked_clients = []   # unblocked clients whose input waits,
@@ -257,7 +258,7 @@ class Server:
         if not c.authenticated and not flags & CMD_NO_AUTH:
             self.reject_command(c, cmd, "-NOAUTH Authentication required.")
             return clock
-        if c.flags & (CLIENT_PUBSUB | CLIENT_MULTI):
+        if c.flags & _PUBSUB_OR_MULTI:
             if c.flags & CLIENT_MULTI and flags & CMD_NO_MULTI:
                 self.reject_command(c, cmd, "Command not allowed inside a transaction")
                 return clock
@@ -273,10 +274,7 @@ class Server:
             _multi.queue_multi_command(c, cmd, argv)
             return clock
         # call()
-        # incrCommandStatsOnError(): errors since the last command ended,
-        # so that an error a nested command (in EXEC or a script) counted
-        # for itself is not counted again for EXEC or EVAL.
-        self.prev_err_count = self.stat_total_error_replies
+        errors = self.stat_total_error_replies
         if not clock:
             clock = _perf_counter_ns()
         try:
@@ -296,9 +294,8 @@ class Server:
         ns = end - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != self.prev_err_count:
-            cmd.failed_calls += 1
-            self.prev_err_count = self.stat_total_error_replies
+        if self.stat_total_error_replies != errors:
+            self._count_failed(cmd)
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
@@ -317,7 +314,7 @@ class Server:
         """
         if self.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
             self.fanout.flush()
-        self.prev_err_count = self.stat_total_error_replies
+        errors = self.stat_total_error_replies
         clock = _perf_counter_ns()
         try:
             cmd.proc(c)
@@ -329,12 +326,21 @@ class Server:
         ns = _perf_counter_ns() - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != self.prev_err_count:
-            cmd.failed_calls += 1
-            self.prev_err_count = self.stat_total_error_replies
+        if self.stat_total_error_replies != errors:
+            self._count_failed(cmd)
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
+
+    def _count_failed(self, cmd):
+        """incrCommandStatsOnError(): error replies were added while cmd
+        ran; cmd failed unless a nested command (in EXEC, in a script)
+        already counted them all as its own. prev_err_count is the error
+        count when a command last counted a failure: if that happened
+        during cmd, it is at least the count cmd started with."""
+        if self.stat_total_error_replies != self.prev_err_count:
+            cmd.failed_calls += 1
+        self.prev_err_count = self.stat_total_error_replies
 
     def _slowlog(self, c, cmd, ns):
         from .networking import CLIENT_BLOCKED
