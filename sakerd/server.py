@@ -259,19 +259,15 @@ class Server:
             self.reject_command(c, cmd, "-NOAUTH Authentication required.")
             return clock
         if c.flags & _PUBSUB_OR_MULTI:
-            if c.flags & CLIENT_MULTI and flags & CMD_NO_MULTI:
-                self.reject_command(c, cmd, "Command not allowed inside a transaction")
+            # In MULTI or subscribed: one flag test for both on the common
+            # path. In MULTI, a command that passes every check is queued
+            # instead of run (multi.py).
+            if self._refused_in_context(c, cmd, flags):
                 return clock
-            if c.flags & CLIENT_PUBSUB and c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
-                self.reject_command(
-                    c, cmd, "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                    "QUIT / RESET are allowed in this context" % cmd.fullname)
+            if c.flags & CLIENT_MULTI and cmd.proc not in _multi.NOT_QUEUED:
+                _multi.queue_multi_command(c, cmd, argv)
                 return clock
-        if self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
-            return clock
-        # MULTI: queue instead of running (multi.py), after every check.
-        if c.flags & CLIENT_MULTI and cmd.proc not in _multi.NOT_QUEUED:
-            _multi.queue_multi_command(c, cmd, argv)
+        elif self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
             return clock
         # call()
         errors = self.stat_total_error_replies
@@ -359,6 +355,19 @@ class Server:
             _multi.exec_command_abort(c, msg)
         else:
             c.add_reply_error(msg)
+
+    def _refused_in_context(self, c, cmd, flags):
+        """The checks of a client in MULTI or subscribed: True if refused."""
+        if c.flags & CLIENT_MULTI and flags & CMD_NO_MULTI:
+            self.reject_command(c, cmd, "Command not allowed inside a transaction")
+            return True
+        if c.flags & CLIENT_PUBSUB and c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
+            self.reject_command(
+                c, cmd, "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                "QUIT / RESET are allowed in this context" % cmd.fullname)
+            return True
+        return bool(self.script_busy and not flags & CMD_ALLOW_BUSY and
+                    self._refused_while_busy(c, cmd))
 
     def _refused_while_busy(self, c, cmd):
         if c.flags & CLIENT_SCRIPT:
