@@ -23,6 +23,9 @@ then runs the same workloads against each, the servers taking turns
   mystream * f v) and xrange_100 (XRANGE mystream - + COUNT 100 on a
   stream of 600 entries);
 * churn: redis-benchmark -k 0 (a new connection per PING), conns/s;
+* batch: bench/multi_batches.py, SET in batches of 16 from 50 connections,
+  as plain pipelines and wrapped in MULTI/EXEC (redis-py's default
+  pipeline()), SETs/s -- redis-benchmark cannot send transactions;
 * fanout: bench/fanout.py's round, 1 publisher (batches of 100 PUBLISH of
   100 bytes, 4 batches in flight) and 10 subscribers, delivered messages/s;
 * idle: CPU share over --idle-seconds right after start, RSS at start.
@@ -58,6 +61,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import fanout  # noqa: E402  (bench/fanout.py: the fan-out workload)
+import multi_batches  # noqa: E402  (bench/multi_batches.py: SET batches, MULTI/EXEC)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -277,6 +281,12 @@ def run_workload(srv, workload, n):
         return {"ops": rps, "n": n, "cpu": cpu, "wall": wall}
     if kind == "fanout":
         return run_fanout(srv, n)
+    if kind == "batch":
+        if arg == "multi" and srv.name == "uvloop":
+            return None     # the uvloop peer has no transactions
+        rate, cpu, wall = measure(srv, lambda: multi_batches.batch_round(
+            srv.port, n, multi=arg == "multi", timeout=120 + n / 1000.0))
+        return {"ops": rate, "n": n, "cpu": cpu, "wall": wall}
     pipeline = int(kind[1:])
     return run_rb(srv, arg, pipeline, n)
 
@@ -286,14 +296,14 @@ def workloads(selected):
     for p in (1, 16):
         for t in RB_TESTS + STREAM_TESTS + TYPE_TESTS:
             out.append("P%d:%s" % (p, t))
-    out += ["churn", "fanout"]
+    out += ["churn", "fanout", "batch:plain", "batch:multi"]
     if selected:
         want = set(selected.split(","))
         out = [w for w in out if w in want or w.split(":")[-1] in want or w.split(":")[0] in want]
     return out
 
 
-PROBE_N = {"churn": 3000, "fanout": 20000}
+PROBE_N = {"churn": 3000, "fanout": 20000, "batch:plain": 50000, "batch:multi": 50000}
 
 
 def probe_n(workload):
@@ -346,6 +356,8 @@ def run_rounds(args):
                     if not supports(name, wl):
                         continue
                     r = run_workload(servers[name], wl, probe_n(wl))
+                    if r is None:
+                        continue
                     results["n"]["%s %s" % (name, wl)] = calibrated_n(r, args.seconds, wl)
                     log(args, "probe %-8s %-16s %10.0f ops/s -> n=%d" % (
                         name, wl, r["ops"], results["n"]["%s %s" % (name, wl)]))
@@ -377,8 +389,8 @@ def run_round(args, rnd, names, wls, workdir, empty_scripts, ns):
         for wl in wls:
             res["work"][wl] = {}
             for name in order:
-                if not supports(name, wl):
-                    continue
+                if not supports(name, wl) or "%s %s" % (name, wl) not in ns:
+                    continue    # a workload this server cannot run
                 r = run_workload(servers[name], wl, ns["%s %s" % (name, wl)])
                 res["work"][wl][name] = r
                 log(args, "round %d %-8s %-16s %10.0f ops/s  cpu %.2fs  wall %.2fs" % (
@@ -438,7 +450,9 @@ def median_of(rounds, wl, name, key):
     return statistics.median(vals) if vals else None
 
 
-WL_LABELS = {"churn": "churn (-k 0, conns/s)", "fanout": "fan-out 1x10 (delivered msg/s)"}
+WL_LABELS = {"churn": "churn (-k 0, conns/s)", "fanout": "fan-out 1x10 (delivered msg/s)",
+             "batch:plain": "set -P 16, Python driver (SET/s)",
+             "batch:multi": "set -P 16 in MULTI/EXEC, Python driver (SET/s)"}
 
 
 def wl_label(wl):
@@ -635,7 +649,7 @@ def main(argv=None):
                     help="comma-separated subset of sakerd,redis,uvloop")
     ap.add_argument("--workloads", default="",
                     help="comma-separated subset: P1, P16, a test name (set, get, ...), "
-                         "P16:set, churn, fanout (default all)")
+                         "P16:set, churn, fanout, batch (default all)")
     ap.add_argument("--out", default=None,
                     help="report path (default BENCHMARKS.md; '-' prints it)")
     ap.add_argument("--json", default=None, help="also write the raw results here")

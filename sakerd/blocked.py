@@ -50,7 +50,9 @@ costs one test when nobody waits. There is no timer per client.
 import heapq
 import math
 
+from .db import mstime
 from .networking import CLIENT_BLOCKED, CLIENT_UNBLOCKED
+from .resp import string2ll
 from .server import server
 from .t_string import string2ld, LD_INF
 
@@ -92,11 +94,6 @@ REPLY_ON_TIMEOUT = {BLOCKED_LIST: _null_array, BLOCKED_ZSET: _null_array,
 VALUE_BTYPE = {}
 
 
-def mstime():
-    from .db import mstime as _mstime
-    return _mstime()
-
-
 def get_timeout_or_reply(c, arg, seconds=True):
     """getTimeoutFromObjectOrReply(): an absolute ms deadline (0: none), or None.
 
@@ -116,7 +113,6 @@ def get_timeout_or_reply(c, arg, seconds=True):
             if ms > LLONG_MAX or ms < -LLONG_MAX - 1:
                 ms = -1
     else:
-        from .resp import string2ll
         ms = string2ll(arg)
         if ms is None:
             c.add_reply_error("timeout is not an integer or out of range")

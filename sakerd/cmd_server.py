@@ -11,15 +11,15 @@ from .networking import (
     CLIENT_CLOSE_AFTER_REPLY, CLIENT_MONITOR, CLIENT_PUBSUB, CLIENT_REPLY_OFF,
     CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT, CLIENT_TYPE_NAMES, CLIENT_UNIX_SOCKET,
     authenticate_peer, client_command_help,
-    client_info_string, free_client, free_client_async)
+    client_info_string, free_client, free_client_async, remove_client_from)
 from .acl import (users, category_names, update_default_password, ACL_DENIED_AUTH,
                   ACL_LOG_CTX_TOPLEVEL)
 from .auth_throttle import auth_failed, auth_succeeded, auth_throttled
 from .resp import string2ll
 from .server import (
     Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
-    CMD_NO_AUTH, CMD_NO_MULTI, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR, CMD_STALE,
-    CMD_WRITE,
+    CMD_BLOCKING, CMD_NO_AUTH, CMD_NO_MULTI, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR,
+    CMD_SKIP_SLOWLOG, CMD_STALE, CMD_WRITE,
     prepare_for_shutdown_and_exit, update_hot_thresholds)
 
 OK = b"+OK\r\n"
@@ -173,10 +173,7 @@ def reset_command(c):
     c.flags &= ~CLIENT_PUBSUB
     if c.flags & CLIENT_MONITOR:
         c.flags &= ~CLIENT_MONITOR
-        try:
-            server.monitors.remove(c)
-        except ValueError:
-            pass
+        remove_client_from(server.monitors, c)
     c.flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT)
     c.db = server.db[0]
     c.resp = 2
@@ -356,8 +353,8 @@ def client_unblock_command(c):
     from .blocked import client_unblock
     argv = c.argv
     if len(argv) > 4:
-        c.add_reply_error("unknown subcommand or wrong number of arguments for 'unblock'. "
-                          "Try CLIENT HELP.")
+        c.add_reply_error("unknown subcommand or wrong number of arguments for '%s'. "
+                          "Try CLIENT HELP." % argv[1].decode("utf-8", "replace"))
         return
     error = False
     if len(argv) == 4:
@@ -385,9 +382,10 @@ def client_command(c):
 # ---- COMMAND ---------------------------------------------------------------------
 
 _FLAG_NAMES = [(CMD_WRITE, "write"), (CMD_READONLY, "readonly"), (CMD_ADMIN, "admin"),
-               (CMD_NOSCRIPT, "noscript"), (CMD_LOADING, "loading"), (CMD_STALE, "stale"),
-               (CMD_SKIP_MONITOR, "skip_monitor"), (CMD_FAST, "fast"), (CMD_NO_AUTH, "no_auth"),
-               (CMD_ALLOW_BUSY, "allow_busy")]
+               (CMD_NOSCRIPT, "noscript"), (CMD_BLOCKING, "blocking"), (CMD_LOADING, "loading"),
+               (CMD_STALE, "stale"), (CMD_SKIP_MONITOR, "skip_monitor"),
+               (CMD_SKIP_SLOWLOG, "skip_slowlog"), (CMD_FAST, "fast"), (CMD_NO_AUTH, "no_auth"),
+               (CMD_NO_MULTI, "no_multi"), (CMD_ALLOW_BUSY, "allow_busy")]
 
 
 def _all_commands():

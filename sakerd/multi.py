@@ -68,13 +68,6 @@ def discard_transaction(c):
     unwatch_all_keys(c)
 
 
-def free_client_multi_state(c):
-    """A client going away leaves no queue and no watch behind."""
-    c.mstate = []
-    c.flags &= ~(CLIENT_MULTI | CLIENT_DIRTY_CAS | CLIENT_DIRTY_EXEC)
-    unwatch_all_keys(c)
-
-
 # ---- MULTI / EXEC / DISCARD --------------------------------------------------------
 
 def multi_command(c):
@@ -139,7 +132,6 @@ def exec_command(c):
     queued = c.mstate
     c.mstate = []
     orig_argv, orig_cmd = c.argv, c.lastcmd
-    server.in_exec = True
     try:
         c.add_reply_array_len(len(queued))
         call = server.call
@@ -151,7 +143,6 @@ def exec_command(c):
                 continue
             call(c, cmd)
     finally:
-        server.in_exec = False
         if not old_flags & CLIENT_DENY_BLOCKING:
             c.flags &= ~CLIENT_DENY_BLOCKING
         c.argv, c.lastcmd = orig_argv, orig_cmd

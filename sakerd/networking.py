@@ -417,10 +417,15 @@ def unlink_client(c):
     c.buf = bytearray()
     if c.flags & CLIENT_PENDING_WRITE:
         c.flags &= ~CLIENT_PENDING_WRITE
-        try:
-            server.clients_pending_write.remove(c)
-        except ValueError:
-            pass
+        remove_client_from(server.clients_pending_write, c)
+
+
+def remove_client_from(clients, c):
+    """Take c out of a list of clients, if it is there."""
+    try:
+        clients.remove(c)
+    except ValueError:
+        pass
 
 
 def free_client(c):
@@ -435,25 +440,16 @@ def free_client(c):
         from . import blocked, multi
         if c.flags & CLIENT_BLOCKED:
             blocked.unblock_client(c, reprocess=False)
-        multi.free_client_multi_state(c)
+        multi.discard_transaction(c)    # no queue and no watch left behind
     if c.flags & CLIENT_UNBLOCKED:
         c.flags &= ~CLIENT_UNBLOCKED
-        try:
-            server.unblocked_clients.remove(c)
-        except ValueError:
-            pass
+        remove_client_from(server.unblocked_clients, c)
     if c.flags & CLIENT_MONITOR:
-        try:
-            server.monitors.remove(c)
-        except ValueError:
-            pass
+        remove_client_from(server.monitors, c)
     unlink_client(c)
     server.clients.pop(c.id, None)
     if c.flags & CLIENT_CLOSE_ASAP:
-        try:
-            server.clients_to_close.remove(c)
-        except ValueError:
-            pass
+        remove_client_from(server.clients_to_close, c)
     c.flags &= ~CLIENT_CLOSE_ASAP
 
 
@@ -728,27 +724,15 @@ def clients_cron_handle_timeout(c, now):
 
 # ---- CLIENT LIST ---------------------------------------------------------------------
 
+# CLIENT LIST's flag letters, in Redis's order (catClientInfoString).
+_FLAG_LETTERS = ((CLIENT_MONITOR, "O"), (CLIENT_PUBSUB, "P"), (CLIENT_MULTI, "x"),
+                 (CLIENT_BLOCKED, "b"), (CLIENT_DIRTY_CAS, "d"), (CLIENT_CLOSE_AFTER_REPLY, "c"),
+                 (CLIENT_UNBLOCKED, "u"), (CLIENT_CLOSE_ASAP, "A"), (CLIENT_UNIX_SOCKET, "U"))
+
+
 def client_flags_string(c):
-    flags = ""
-    if c.flags & CLIENT_MONITOR:
-        flags += "O"
-    if c.flags & CLIENT_PUBSUB:
-        flags += "P"
-    if c.flags & CLIENT_MULTI:
-        flags += "x"
-    if c.flags & CLIENT_BLOCKED:
-        flags += "b"
-    if c.flags & CLIENT_DIRTY_CAS:
-        flags += "d"
-    if c.flags & CLIENT_CLOSE_AFTER_REPLY:
-        flags += "c"
-    if c.flags & CLIENT_UNBLOCKED:
-        flags += "u"
-    if c.flags & CLIENT_CLOSE_ASAP:
-        flags += "A"
-    if c.flags & CLIENT_UNIX_SOCKET:
-        flags += "U"
-    return flags or "N"
+    flags = c.flags
+    return "".join(letter for flag, letter in _FLAG_LETTERS if flags & flag) or "N"
 
 
 def client_info_string(c):

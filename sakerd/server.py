@@ -43,6 +43,7 @@ CLIENT_MULTI = 1 << 3
 CLIENT_SCRIPT = 1 << 8
 CLIENT_PUBSUB = 1 << 18
 CLIENT_SCRIPT = 1 << 8
+_PUBSUB_OR_MULTI = CLIENT_PUBSUB | CLIENT_MULTI
 
 STATS_METRIC_SAMPLES = 16
 STATS_METRIC_COMMAND = 0
@@ -142,8 +143,7 @@ class Server:
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
-        self.in_exec = False        # EXEC is running its queue (multi.py)
-        self.prev_err_count = 0     # error replies counted when a command last ended
+        self.prev_err_count = 0     # error replies when a command last counted a failure
         self.blocked_clients = 0    # blocked.py: how many clients are blocked,
         self.ready_keys = []        # (db, key) made ready since the last serve,
         self.unblocked_clients = []   # unblocked clients whose input waits,
@@ -274,29 +274,22 @@ class Server:
         if not c.authenticated and not flags & CMD_NO_AUTH:
             self.reject_command(c, cmd, "-NOAUTH Authentication required.")
             return clock
-        cflags = c.flags
-        if cflags & CLIENT_MULTI and flags & CMD_NO_MULTI:
-            self.reject_command(c, cmd, "Command not allowed inside a transaction")
-            return clock
-        if c.user.restricted and not cflags & CLIENT_SCRIPT and _acl_denied(c, cmd, argv):
+        if c.flags & _PUBSUB_OR_MULTI:
+            # In MULTI or subscribed: one flag test for both on the common
+            # path. In MULTI, a command that passes every check is queued
+            # instead of run (multi.py).
+            if self._refused_in_context(c, cmd, flags, argv):
+                return clock
+            if c.flags & CLIENT_MULTI and cmd.proc not in _multi.NOT_QUEUED:
+                _multi.queue_multi_command(c, cmd, argv)
+                return clock
+        elif c.user.restricted and not c.flags & CLIENT_SCRIPT and _acl_denied(c, cmd, argv):
             # (A script's calls are checked against its caller: scripting.py.)
             return clock
-        if cflags & CLIENT_PUBSUB and c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
-            self.reject_command(
-                c, cmd, "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                "QUIT / RESET are allowed in this context" % cmd.fullname)
-            return clock
-        if self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
-            return clock
-        # MULTI: queue instead of running (multi.py), after every check.
-        if c.flags & CLIENT_MULTI and cmd.proc not in _multi.NOT_QUEUED:
-            _multi.queue_multi_command(c, cmd, argv)
+        elif self.script_busy and not flags & CMD_ALLOW_BUSY and self._refused_while_busy(c, cmd):
             return clock
         # call()
-        # incrCommandStatsOnError(): errors since the last command ended,
-        # so that an error a nested command (in EXEC or a script) counted
-        # for itself is not counted again for EXEC or EVAL.
-        self.prev_err_count = self.stat_total_error_replies
+        errors = self.stat_total_error_replies
         if not clock:
             clock = _perf_counter_ns()
         try:
@@ -316,9 +309,8 @@ class Server:
         ns = end - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != self.prev_err_count:
-            cmd.failed_calls += 1
-            self.prev_err_count = self.stat_total_error_replies
+        if self.stat_total_error_replies != errors:
+            self._count_failed(cmd)
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
@@ -337,7 +329,7 @@ class Server:
         """
         if self.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
             self.fanout.flush()
-        self.prev_err_count = self.stat_total_error_replies
+        errors = self.stat_total_error_replies
         clock = _perf_counter_ns()
         try:
             cmd.proc(c)
@@ -349,12 +341,21 @@ class Server:
         ns = _perf_counter_ns() - clock
         cmd.calls += 1
         cmd.nsec += ns
-        if self.stat_total_error_replies != self.prev_err_count:
-            cmd.failed_calls += 1
-            self.prev_err_count = self.stat_total_error_replies
+        if self.stat_total_error_replies != errors:
+            self._count_failed(cmd)
         self.stat_numcommands += 1
         if ns >= self.slowlog_threshold_ns:
             self._slowlog(c, cmd, ns)
+
+    def _count_failed(self, cmd):
+        """incrCommandStatsOnError(): error replies were added while cmd
+        ran; cmd failed unless a nested command (in EXEC, in a script)
+        already counted them all as its own. prev_err_count is the error
+        count when a command last counted a failure: if that happened
+        during cmd, it is at least the count cmd started with."""
+        if self.stat_total_error_replies != self.prev_err_count:
+            cmd.failed_calls += 1
+        self.prev_err_count = self.stat_total_error_replies
 
     def _slowlog(self, c, cmd, ns):
         """cmd ran at least the hot threshold: the slowlog and the latency
@@ -374,6 +375,22 @@ class Server:
             _multi.exec_command_abort(c, msg)
         else:
             c.add_reply_error(msg)
+
+    def _refused_in_context(self, c, cmd, flags, argv):
+        """The checks of a client in MULTI or subscribed, in processCommand's
+        order (the ACL check after the no-multi one): True if refused."""
+        if c.flags & CLIENT_MULTI and flags & CMD_NO_MULTI:
+            self.reject_command(c, cmd, "Command not allowed inside a transaction")
+            return True
+        if c.user.restricted and _acl_denied(c, cmd, argv):
+            return True
+        if c.flags & CLIENT_PUBSUB and c.resp == 2 and not flags & CMD_ALLOW_SUBSCRIBED:
+            self.reject_command(
+                c, cmd, "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                "QUIT / RESET are allowed in this context" % cmd.fullname)
+            return True
+        return bool(self.script_busy and not flags & CMD_ALLOW_BUSY and
+                    self._refused_while_busy(c, cmd))
 
     def _refused_while_busy(self, c, cmd):
         if c.flags & CLIENT_SCRIPT:

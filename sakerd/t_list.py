@@ -58,7 +58,9 @@ def push_generic(c, head, xx=False):
     else:
         lst.extend(argv[2:])
     c.add_reply(b":%d\r\n" % len(lst))
-    signal_modified_key(c, db, key)
+    if db.watched_keys or db.blocking_keys:
+        # signal_modified_key's own tests, inlined: the call costs more.
+        signal_modified_key(c, db, key)
     if server.notify_keyspace_events:
         notify_keyspace_event(NOTIFY_LIST, b"lpush" if head else b"rpush", key, db.id)
 
@@ -117,7 +119,8 @@ def pop_generic(c, head):
         pop = lst.popleft if head else lst.pop
         items = [pop() for _ in range(min(count, len(lst)))]
         c.add_reply_bulks(items)
-    list_elements_removed(c, db, key, head, lst)
+    if not lst or db.watched_keys or db.blocking_keys or server.notify_keyspace_events:
+        list_elements_removed(c, db, key, head, lst)
 
 
 def list_elements_removed(c, db, key, head, lst):
@@ -291,21 +294,24 @@ def lmove_generic(c, wherefrom, whereto):
         return
     value = src.popleft() if wherefrom else src.pop()
     lmove_handle_push(c, db, dstkey, dst, value, whereto)
-    notify_keyspace_event(NOTIFY_LIST, b"lpop" if wherefrom else b"rpop", srckey, db.id)
-    if not src:
-        db.delete(srckey)
-        notify_keyspace_event(NOTIFY_GENERIC, b"del", srckey, db.id)
-    signal_modified_key(c, db, srckey)
+    list_elements_removed(c, db, srckey, wherefrom, src)
+
+
+def get_wherefrom_whereto_or_reply(c):
+    """LMOVE's and BLMOVE's two positions (argv[3], argv[4]), or None."""
+    wherefrom = get_list_position_or_reply(c, c.argv[3])
+    if wherefrom is None:
+        return None
+    whereto = get_list_position_or_reply(c, c.argv[4])
+    if whereto is None:
+        return None
+    return wherefrom, whereto
 
 
 def lmove_command(c):
-    wherefrom = get_list_position_or_reply(c, c.argv[3])
-    if wherefrom is None:
-        return
-    whereto = get_list_position_or_reply(c, c.argv[4])
-    if whereto is None:
-        return
-    lmove_generic(c, wherefrom, whereto)
+    positions = get_wherefrom_whereto_or_reply(c)
+    if positions is not None:
+        lmove_generic(c, *positions)
 
 
 def rpoplpush_command(c):
@@ -321,19 +327,31 @@ def list_pop_range_and_reply_with_key(c, db, key, lst, head, count):
     list_elements_removed(c, db, key, head, lst)
 
 
-def mpop_generic(c, keys, head, count):
-    db = c.db
+def first_non_empty_list(c, db, keys):
+    """(key, list) of the first of keys holding elements, (None, None) if
+    none does, or None after replying WRONGTYPE (a key before it is no list)."""
     for key in keys:
         lst = db.lookup_write(key)
         if lst is None:
             continue
         if lst.__class__ is not deque:
             c.add_reply_error(WRONGTYPE_ERR)
-            return
+            return None
         if lst:
-            list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
-            return
-    c.add_reply_null_array()
+            return key, lst
+    return None, None
+
+
+def mpop_generic(c, keys, head, count):
+    db = c.db
+    found = first_non_empty_list(c, db, keys)
+    if found is None:
+        return
+    key, lst = found
+    if key is None:
+        c.add_reply_null_array()
+    else:
+        list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
 
 
 def get_range_long_or_reply(c, arg, msg):
@@ -429,15 +447,11 @@ def blocking_pop_generic(c, keys, head, timeout_idx, count):
     if timeout is None:
         return
     db = c.db
-    for key in keys:
-        lst = db.lookup_write(key)
-        if lst is None:
-            continue
-        if lst.__class__ is not deque:
-            c.add_reply_error(WRONGTYPE_ERR)
-            return
-        if not lst:
-            continue
+    found = first_non_empty_list(c, db, keys)
+    if found is None:
+        return
+    key, lst = found
+    if key is not None:
         if count != -1:
             list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
             return
@@ -476,15 +490,12 @@ def blmove_generic(c, wherefrom, whereto, timeout):
 
 
 def blmove_command(c):
-    wherefrom = get_list_position_or_reply(c, c.argv[3])
-    if wherefrom is None:
-        return
-    whereto = get_list_position_or_reply(c, c.argv[4])
-    if whereto is None:
+    positions = get_wherefrom_whereto_or_reply(c)
+    if positions is None:
         return
     timeout = get_timeout_or_reply(c, c.argv[5])
     if timeout is not None:
-        blmove_generic(c, wherefrom, whereto, timeout)
+        blmove_generic(c, *positions, timeout)
 
 
 def brpoplpush_command(c):

@@ -7,13 +7,14 @@ A script is one step per line:
     b> BLPOP q 0        b sends it and does not wait (it blocks)
     b<                  b reads one reply now
     a: CLIENT UNBLOCK {b} ERROR    {b} is connection b's client id
+    ~ 2                 wait until INFO says 2 clients are blocked
 
 Connections (one lowercase letter each) are opened on first use, each in
 RESP2 or in the protocol asked for (HELLO 3). Arguments are split on spaces;
 `''` is an empty argument and `\\s` a space inside one.
 """
 
-from helpers import RawConn
+from helpers import RawConn, wait_for
 
 
 def parse_script(text):
@@ -21,6 +22,9 @@ def parse_script(text):
     for line in text.strip().splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
+            continue
+        if line.startswith("~"):
+            steps.append(("~", "~", [line[1:].strip()]))
             continue
         name, kind, rest = line[0], line[1], line[2:].strip()
         assert kind in ":><", line
@@ -62,6 +66,10 @@ def run_script(port, text, protocol=2):
             side.conn(name)
         for name, kind, args in steps:
             c = side.conn(name)
+            if kind == "~":
+                wait_for(lambda: b"blocked_clients:%s\r\n" % args[0].encode() in
+                         c.call("INFO", "clients"), what="%s blocked clients" % args[0])
+                continue
             args = [a.format(**side.ids) if "{" in a else a for a in args]
             label = "%s%s %s" % (name, kind, " ".join(args))
             if kind in ":>":

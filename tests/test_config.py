@@ -132,6 +132,7 @@ NON_DEFAULT = [
     ("fleet-tls-ca-cert ca.crt", "fleet_tls_ca_cert", "ca.crt"),
     ("fleet-tls-cert c.crt", "fleet_tls_cert", "c.crt"),
     ("fleet-tls-key c.key", "fleet_tls_key", "c.key"),
+    ('notify-keyspace-events "Kx$"', "notify_keyspace_events", 1 | 8 | 256),
 ]
 
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from helpers import Daemon, RawConn, start_redis_server, wait_for
+from helpers import Daemon, RawConn, wait_for
 from sidebyside import mismatches, run_script
 
 
@@ -24,14 +24,6 @@ def sakerd(tmp_path_factory):
     d = Daemon(tmp_path_factory.mktemp("multi"))
     yield d
     d.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_port():
-    proc, port = start_redis_server()
-    yield port
-    proc.terminate()
-    proc.wait(10)
 
 
 SCRIPTS = {
@@ -248,19 +240,19 @@ MULTI_ONLY_RESP3 = """
 
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_replies_match_redis_server(sakerd, redis_port, name, protocol):
+def test_replies_match_redis_server(sakerd, redis_server_port, name, protocol):
     script = SCRIPTS[name]
     if name == "watch_expiry":
         # The key expires between WATCH and EXEC: wait for that on both.
         script = script.replace("a: DEBUG SLEEP 0", "")
-        check_watch_expiry(sakerd, redis_port, protocol)
+        check_watch_expiry(sakerd, redis_server_port, protocol)
         return
-    assert mismatches(sakerd.port, redis_port, script, protocol) == []
+    assert mismatches(sakerd.port, redis_server_port, script, protocol) == []
 
 
-def check_watch_expiry(sakerd, redis_port, protocol):
+def check_watch_expiry(sakerd, redis_server_port, protocol):
     out = {}
-    for port in (sakerd.port, redis_port):
+    for port in (sakerd.port, redis_server_port):
         a = RawConn(("127.0.0.1", port))
         if protocol == 3:
             a.call("HELLO", "3")
@@ -272,13 +264,13 @@ def check_watch_expiry(sakerd, redis_port, protocol):
         a.call("PING")
         out[port] = a.call("EXEC")
         a.close()
-    assert out[sakerd.port] == out[redis_port] == (b"*-1\r\n" if protocol == 2 else b"_\r\n")
+    assert out[sakerd.port] == out[redis_server_port] == (b"*-1\r\n" if protocol == 2 else b"_\r\n")
 
 
-def test_resp3_subscriber_transaction_matches_redis_server(sakerd, redis_port):
+def test_resp3_subscriber_transaction_matches_redis_server(sakerd, redis_server_port):
     """A RESP3 subscriber publishing to itself inside EXEC gets the push
     frames where Redis 7.0 puts them: inside the EXEC reply."""
-    assert mismatches(sakerd.port, redis_port, MULTI_ONLY_RESP3, 3) == []
+    assert mismatches(sakerd.port, redis_server_port, MULTI_ONLY_RESP3, 3) == []
 
 
 def test_exec_wire_bytes(sakerd):
@@ -310,9 +302,9 @@ def _client_fields(port, watcher_id):
     raise AssertionError(listing)
 
 
-def test_client_list_shows_multi_flag_and_queue_length(sakerd, redis_port):
+def test_client_list_shows_multi_flag_and_queue_length(sakerd, redis_server_port):
     seen = {}
-    for port in (sakerd.port, redis_port):
+    for port in (sakerd.port, redis_server_port):
         a = RawConn(("127.0.0.1", port))
         cid = a.call("CLIENT", "ID")[1:-2].decode()
         states = [_client_fields(port, cid)]
@@ -330,7 +322,7 @@ def test_client_list_shows_multi_flag_and_queue_length(sakerd, redis_port):
         states.append(_client_fields(port, cid))
         a.close()
         seen[port] = states
-    assert seen[sakerd.port] == seen[redis_port] == [
+    assert seen[sakerd.port] == seen[redis_server_port] == [
         ("N", "-1"), ("x", "2"), ("d", "-1"), ("N", "-1")]
 
 
@@ -354,11 +346,11 @@ def _monitor_lines(port, steps):
     return lines
 
 
-def test_monitor_shows_what_redis_shows(sakerd, redis_port):
+def test_monitor_shows_what_redis_shows(sakerd, redis_server_port):
     steps = [("MULTI",), ("SET", "k", "1"), ("GET", "k"), ("EXEC",),
              ("MULTI",), ("NOSUCH",), ("EXEC",), ("MULTI",), ("PING",), ("DISCARD",)]
     ours = _monitor_lines(sakerd.port, steps)
-    theirs = _monitor_lines(redis_port, steps)
+    theirs = _monitor_lines(redis_server_port, steps)
     assert ours == theirs
     assert ours[:4] == ['0 "MULTI"', '0 "SET" "k" "1"', '0 "GET" "k"', '0 "EXEC"']
 
@@ -383,8 +375,8 @@ def _commandstats(port):
     return out
 
 
-def test_commandstats_count_exec_and_queued_commands_as_redis(sakerd, redis_port):
-    ours, theirs = _commandstats(sakerd.port), _commandstats(redis_port)
+def test_commandstats_count_exec_and_queued_commands_as_redis(sakerd, redis_server_port):
+    ours, theirs = _commandstats(sakerd.port), _commandstats(redis_server_port)
     assert ours == theirs
     assert ours["exec"] == (2, 0, 1) and ours["set"] == (1, 0, 0) and ours["lpush"] == (1, 0, 1)
 
@@ -496,7 +488,7 @@ OPS = st.sampled_from([
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from("ab"), OPS), min_size=1, max_size=25))
-def test_random_interleavings_match_redis_server(sakerd, redis_port, schedule):
+def test_random_interleavings_match_redis_server(sakerd, redis_server_port, schedule):
     script = "a: FLUSHALL\n" + "\n".join("%s: %s" % (who, op) for who, op in schedule)
     script += "\na: RESET\nb: RESET\na: GET k1\na: GET k2\na: LRANGE k1 0 -1"
-    assert mismatches(sakerd.port, redis_port, script) == []
+    assert mismatches(sakerd.port, redis_server_port, script) == []
