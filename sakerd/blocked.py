@@ -317,7 +317,11 @@ def unblock_deleted_stream_readgroup_clients(db, key):
         return
     for receiver in list(clients):
         bs = receiver.bstate
-        if bs is None or bs.btype != BLOCKED_STREAM or bs.state.read.group is None:
+        if bs is None or bs.btype != BLOCKED_STREAM:
+            continue
+        if bs.state.read.group is None:
+            # Plain XREAD waits on; the stream it saw is gone (not kept alive).
+            bs.state.seen[key] = None
             continue
         _serve(receiver, _reply_stream_gone, db, key, None, None)
         unblock_client(receiver)

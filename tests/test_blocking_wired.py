@@ -170,6 +170,21 @@ SCRIPTS = {
         b<
         a: XREADGROUP GROUP g alice STREAMS s 0
     """,
+    "streams_replaced_renamed_and_expired": """
+        a: FLUSHALL
+        a: XADD src 5-0 f v
+        b> XREAD BLOCK 0 STREAMS dst $
+        a: RENAME src dst
+        b<
+        a: XGROUP CREATE dst g $
+        b> XREADGROUP GROUP g c BLOCK 0 STREAMS dst >
+        c> XREAD BLOCK 0 STREAMS dst $
+        a: PEXPIRE dst 1
+        b<
+        a: XADD other 9-0 f v
+        a: RENAME other dst
+        c<
+    """,
     "stream_timeouts_and_errors": """
         a: FLUSHALL
         a: XREAD BLOCK 20 STREAMS s $
