@@ -6,8 +6,8 @@ is blocked, what it pipelined behind the blocking command waits (in
 c.pending_argvs, and in its query buffer): networking.process_input_buffer
 stops at a blocked client and runs the rest once it is unblocked.
 
-The API, for every blocking command (lists here; stream reads with BLOCK
-and BZPOPMIN/BZMPOP later use the same calls):
+The API, for every blocking command (lists, BZPOPMIN/BZMPOP in t_zset.py;
+stream reads with BLOCK through block_stream_reader() below):
 
     block_for_keys(c, btype, keys, timeout, serve, state=None)
         Block c on `keys` of c.db (repeats ignored). `timeout` is an
@@ -51,7 +51,7 @@ import heapq
 import math
 
 from .db import mstime
-from .networking import CLIENT_BLOCKED, CLIENT_UNBLOCKED
+from .networking import CLIENT_BLOCKED, CLIENT_DENY_BLOCKING, CLIENT_UNBLOCKED
 from .resp import string2ll
 from .server import server
 from .t_string import string2ld, LD_INF
@@ -216,22 +216,28 @@ def serve_clients_blocked_on_key(db, key):
     for receiver in list(clients):
         value = db.lookup(key)
         if value is None:
-            return
+            break
         btype = VALUE_BTYPE.get(value.__class__)
         bs = receiver.bstate
         if bs is None or bs.btype != btype or bs.db is not db:
             continue
-        if _serve(receiver, bs, db, key, value):
+        if _serve(receiver, bs.serve, db, key, value, bs.state):
             unblock_client(receiver)
+    # A key that is no longer a stream ends its XREADGROUP readers (Redis
+    # 7.0's unblockDeletedStreamReadgroupClients): deleting or overwriting a
+    # stream signals it as ready, as any write does here.
+    value = db.lookup(key)
+    if value is None or VALUE_BTYPE.get(value.__class__) != BLOCKED_STREAM:
+        unblock_deleted_stream_readgroup_clients(db, key)
 
 
-def _serve(receiver, bs, db, key, value):
+def _serve(receiver, serve, db, key, value, state):
     """Run receiver's serve() as its command: errors count for it."""
     cmd = receiver.lastcmd
     errors = server.stat_total_error_replies
     prev, server.current_client = server.current_client, receiver
     try:
-        served = bs.serve(receiver, db, key, value, bs.state)
+        served = serve(receiver, db, key, value, state)
     finally:
         server.current_client = prev
     if served and cmd is not None and server.stat_total_error_replies != errors:
@@ -240,6 +246,81 @@ def _serve(receiver, bs, db, key, value):
         from .pubsub import flush_deferred_pushes
         flush_deferred_pushes(receiver)
     return served
+
+
+# ---- stream readers: XREAD/XREADGROUP BLOCK ---------------------------------------
+
+class StreamWait:
+    """A blocked stream reader (t_stream.StreamRead in `read`). Redis serves
+    readers only when a key is signalled for streams (XADD, XGROUP DESTROY,
+    a stream key created, overwritten or deleted), while here every write
+    queues its key: so a reader is served only when its key was signalled
+    by t_stream (`signalled`) or holds another stream object than the one
+    it last looked at (`seen`: the key was created or replaced). Then an
+    XSETID, XGROUP SETID or XDEL wakes nobody, as in Redis."""
+    __slots__ = ("read", "seen", "signalled")
+
+    def __init__(self, read, seen):
+        self.read = read
+        self.seen = seen            # key -> the stream there when last looked at
+        self.signalled = set()
+
+
+def block_stream_reader(c, r):
+    """t_stream.block_hook: park c on r.keys; False when c may not block
+    (MULTI, scripts): the read then answers as a timeout."""
+    if c.flags & CLIENT_DENY_BLOCKING:
+        return False
+    timeout = r.timeout + mstime() if r.timeout > 0 else 0
+    get = c.db.dict.get
+    seen = {key: get(key) for key in r.keys}
+    block_for_keys(c, BLOCKED_STREAM, r.keys, timeout, _serve_stream_reader,
+                   StreamWait(r, seen))
+    return True
+
+
+def signal_stream_key_as_ready(db, key):
+    """t_stream.ready_hook: signalKeyAsReady(db, key, OBJ_STREAM)."""
+    clients = db.blocking_keys.get(key)
+    if not clients:
+        return
+    for c in clients:
+        bs = c.bstate
+        if bs is not None and bs.btype == BLOCKED_STREAM:
+            bs.state.signalled.add(key)
+    signal_key_as_ready(db, key)
+
+
+def _serve_stream_reader(c, db, key, s, w):
+    if key in w.signalled:
+        w.signalled.discard(key)
+    elif w.seen.get(key) is s:
+        return False
+    w.seen[key] = s
+    from .t_stream import serve_blocked_reader
+    return serve_blocked_reader(c, w.read, db, key)
+
+
+def _reply_stream_gone(c, db, key, value, state):
+    c.add_reply_error("-UNBLOCKED the stream key no longer exists")
+    return True
+
+
+def unblock_deleted_stream_readgroup_clients(db, key):
+    """unblockDeletedStreamReadgroupClients(): key is gone or not a stream."""
+    clients = db.blocking_keys.get(key)
+    if not clients:
+        return
+    for receiver in list(clients):
+        bs = receiver.bstate
+        if bs is None or bs.btype != BLOCKED_STREAM:
+            continue
+        if bs.state.read.group is None:
+            # Plain XREAD waits on; the stream it saw is gone (not kept alive).
+            bs.state.seen[key] = None
+            continue
+        _serve(receiver, _reply_stream_gone, db, key, None, None)
+        unblock_client(receiver)
 
 
 # ---- timeouts and reprocessing -------------------------------------------------------

@@ -40,11 +40,11 @@ the sorted list of its IDs (IdIndex), once per group and once per
 consumer, as Redis's two radix trees sharing the NACKs. Groups and
 consumers reply in name order (rax order: bytewise).
 
-Blocking (XREAD/XREADGROUP BLOCK) is parsed; a read that finds data
-answers at once, as Redis. `serve_blocked_reader()` is the one function a
-blocked-client mechanism calls when a key it waits on gets new entries
-(Redis's serveClientsBlockedOnStreamKey); until one is plugged in
-(`block_hook`), a read that would block answers as a timeout.
+Blocking (XREAD/XREADGROUP BLOCK): a read that finds data answers at once,
+as Redis; one that would wait blocks through blocked.py (`block_hook`,
+plugged in at the end of this file), and `serve_blocked_reader()` answers
+it when a key it waits on gets new entries (Redis's
+serveClientsBlockedOnStreamKey). Inside MULTI it answers as a timeout.
 """
 
 import time
@@ -1996,3 +1996,12 @@ COMMANDS = [
                 summary="Show helpful text about the different subcommands"),
     ], _G, proc=None),
 ]
+
+
+# Blocking reads go through blocked.py (imported here, at the end: it
+# imports modules that import this one).
+from . import blocked as _blocked  # noqa: E402
+
+_blocked.VALUE_BTYPE[Stream] = _blocked.BLOCKED_STREAM
+block_hook = _blocked.block_stream_reader
+ready_hook = _blocked.signal_stream_key_as_ready

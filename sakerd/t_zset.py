@@ -22,8 +22,10 @@ member has the same score; the range is located by bisecting with the
 first member's score.
 
 Pops are written for the blocking forms too: generic_zpop() takes the
-keys, the end, the count and the reply shape, as genericZpopCommand() does,
-so BZPOPMIN/BZPOPMAX/BZMPOP (blocked.py) can serve a woken client with it.
+keys, the end, the count and the reply shape, as genericZpopCommand() does;
+BZPOPMIN/BZPOPMAX/BZMPOP pop with it at once when a key has members, and
+otherwise block (blocked.py) and serve the woken client with it
+(serve_blocked_on_zset, Redis's serveClientsBlockedOnSortedSetKey).
 """
 
 import math
@@ -32,11 +34,13 @@ import re
 
 from sortedcontainers import SortedList
 
-from . import notify
+from . import blocked, notify
+from .blocked import BLOCKED_ZSET, block_for_keys, get_timeout_or_reply
 from .db import TYPE_NAMES, WRONGTYPE_ERR, signal_modified_key
-from .networking import format_double
+from .networking import CLIENT_DENY_BLOCKING, format_double
 from .resp import string2ll, LLONG_MAX
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY,
+                     CMD_WRITE)
 from .t_set import Set, parse_long_or_reply
 
 SYNTAX_ERR = "syntax error"
@@ -1186,6 +1190,58 @@ def zmpop_command(c):
         generic_zpop(c, keys, where, True, count, True, True)
 
 
+# ---- blocking pops ----------------------------------------------------------------------
+
+blocked.VALUE_BTYPE[ZSet] = BLOCKED_ZSET
+
+
+def blocking_generic_zpop(c, keys, where, timeout_idx, count, nested, nil_when_empty):
+    """blockingGenericZpopCommand(): pop from the first zset among keys, or block."""
+    timeout = get_timeout_or_reply(c, c.argv[timeout_idx])
+    if timeout is None:
+        return
+    db = c.db
+    for key in keys:
+        zs = db.lookup_write(key)
+        if zs is None:
+            continue
+        if zs.__class__ is not ZSet:
+            c.add_reply_error(WRONGTYPE_ERR)
+            return
+        generic_zpop(c, (key,), where, True, count, nested, nil_when_empty)
+        return
+    if c.flags & CLIENT_DENY_BLOCKING:
+        # Not allowed to block (MULTI, scripts): as if timed out, even for 0.
+        c.add_reply_null_array()
+        return
+    block_for_keys(c, BLOCKED_ZSET, keys, timeout, serve_blocked_on_zset,
+                   (where, count, nested))
+
+
+def serve_blocked_on_zset(receiver, db, key, zs, state):
+    """The blocked.py serve callback for zsets: the pop of the command that blocked."""
+    where, count, nested = state
+    generic_zpop(receiver, (key,), where, True, count, nested, nested)
+    return True
+
+
+def bzpopmin_command(c):
+    argv = c.argv
+    blocking_generic_zpop(c, argv[1:-1], ZSET_MIN, len(argv) - 1, -1, False, False)
+
+
+def bzpopmax_command(c):
+    argv = c.argv
+    blocking_generic_zpop(c, argv[1:-1], ZSET_MAX, len(argv) - 1, -1, False, False)
+
+
+def bzmpop_command(c):
+    parsed = parse_zmpop_args(c, 2)
+    if parsed is not None:
+        keys, where, count = parsed
+        blocking_generic_zpop(c, keys, where, 1, count, True, True)
+
+
 # ---- ZRANDMEMBER / ZSCAN --------------------------------------------------------------------
 
 def zrandmember_command(c):
@@ -1311,6 +1367,15 @@ COMMANDS = [
             summary="Remove and return members with the highest scores in a sorted set"),
     Command("zmpop", zmpop_command, -4, _W, 0, 0, 0, group=_G,
             summary="Remove and return members with scores in a sorted set"),
+    Command("bzpopmin", bzpopmin_command, -3, _W | CMD_NOSCRIPT | CMD_BLOCKING | _F, 1, -2, 1,
+            group=_G, summary="Remove and return the member with the lowest score from one or "
+                              "more sorted sets, or block until one is available"),
+    Command("bzpopmax", bzpopmax_command, -3, _W | CMD_NOSCRIPT | CMD_BLOCKING | _F, 1, -2, 1,
+            group=_G, summary="Remove and return the member with the highest score from one or "
+                              "more sorted sets, or block until one is available"),
+    Command("bzmpop", bzmpop_command, -5, _W | CMD_BLOCKING, 0, 0, 0, group=_G,
+            summary="Remove and return members with scores in a sorted set or block until "
+                    "one is available"),
     Command("zrandmember", zrandmember_command, -2, _R, 1, 1, 1, group=_G,
             summary="Get one or multiple random elements from a sorted set"),
     Command("zunion", zunion_command, -3, _R, 0, 0, 0, group=_G,
