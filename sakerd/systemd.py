@@ -24,7 +24,6 @@ Some facts about systemd that shaped this module:
 
 import os
 import socket
-import stat
 import time
 
 from .log import log, LL_WARNING
@@ -173,47 +172,18 @@ def check_unit(config):
 
 
 def _directory_problems(path):
-    """Why a file sakerd writes as root at path is not safe there, if it is not.
-
-    The directory of the file, and each directory above it, must belong to
-    root (or to us) and be writable by no other user; above the file's own
-    directory a sticky directory (/tmp) is tolerated, since others can
-    neither remove nor rename what is in it.
-    """
+    """What the unit makes of the directory of a file sakerd writes: a
+    read-only file system (ProtectSystem=). Whether another user could
+    change the directory is checked for every start, not only under
+    systemd (main.check_directories, safefile.directory_problem)."""
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         return []        # check_paths says so (or the unit creates it: RuntimeDirectory)
-    problems = []
     if not os.access(d, os.W_OK) and _read_only_fs(d):
-        problems.append("directory %s is on a read-only file system (ProtectSystem= in the "
-                        "unit?): use %s (RuntimeDirectory=sakerd) or add it to ReadWritePaths=" %
-                        (d, RUNTIME_DIRECTORY))
-    own = d
-    while True:
-        msg = _unsafe_directory(own, sticky_ok=own != d)
-        if msg:
-            problems.append("%s, so another user could replace %s; keep it in a directory "
-                            "only root can write, such as %s (the unit's RuntimeDirectory)" %
-                            (msg, path, RUNTIME_DIRECTORY))
-            break
-        parent = os.path.dirname(own)
-        if parent == own:
-            break
-        own = parent
-    return problems
-
-
-def _unsafe_directory(d, sticky_ok):
-    try:
-        st = os.stat(d)
-    except OSError:
-        return None
-    mode = stat.S_IMODE(st.st_mode)
-    if st.st_uid not in (0, os.geteuid()):
-        return "directory %s belongs to uid %d" % (d, st.st_uid)
-    if mode & 0o022 and not (sticky_ok and mode & stat.S_ISVTX):
-        return "directory %s (mode %04o) is writable by other users" % (d, mode)
-    return None
+        return ["directory %s is on a read-only file system (ProtectSystem= in the unit?): use "
+                "%s (RuntimeDirectory=sakerd) or add it to ReadWritePaths=" % (
+                    d, RUNTIME_DIRECTORY)]
+    return []
 
 
 def _read_only_fs(d):

@@ -174,7 +174,7 @@ def test_sighup_with_a_broken_file_keeps_the_running_config_and_logs_every_probl
     assert r.config_get("loglevel") == {"loglevel": "notice"}
     assert r.config_get("hz") == {"hz": "10"}
     assert r.execute_command("HI") == "v1"
-    assert r.acl_users() == ["admin", "default"]
+    assert r.acl_users() == ["admin", "default", "fleet"]
     assert program_pid(r, "keep") == ("running", keep)
     assert d.stop() == 0
 
@@ -503,9 +503,8 @@ def test_test_config_checks_the_directories_and_supervision_the_unit_assumes(tmp
     out = run_test_config(conf)
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
-        "%s:2: pidfile: directory %s (mode 0777) is writable by other users, so another user "
-        "could replace %s/s.pid; keep it in a directory only root can write, such as "
-        "/run/sakerd (the unit's RuntimeDirectory)" % (conf, shared, shared),
+        "%s:2: pidfile: refusing to write in an unsafe directory: directory %s is "
+        "world-writable without the sticky bit (mode 0777)" % (conf, shared),
         "configuration has 1 problem"]
     # Under systemd (Type=notify), sakerd must say it is ready.
     conf.write_text('unixsocket ""\n')
