@@ -1,7 +1,7 @@
 """Failed AUTH: counted, slowed down and logged per client address.
 
 Redis answers every AUTH at once, so one connection can try 20,000
-passwords in well under a second. sakerd allows a few failures from an
+passwords in well under a second. sakerd allows `auth-lock-after` failures (5) from an
 address (the IP of a TCP client, the uid of a unix socket peer), then locks
 that address out for a time that doubles with each further failure, up to
 AUTH_LOCK_MAX_MS: during the lock every AUTH from the address fails with the
@@ -15,8 +15,8 @@ counted and summed up in one line at most every AUTH_LOG_INTERVAL seconds.
 import time
 
 from .log import log, LL_WARNING
+from .server import server
 
-AUTH_FREE_FAILURES = 5          # failures before the first lock
 AUTH_LOCK_MIN_MS = 100
 AUTH_LOCK_MAX_MS = 10000
 AUTH_LOG_INTERVAL = 10.0
@@ -66,7 +66,8 @@ def auth_failed(c):
             prune(now, force=True)
         rec = _records[addr] = _Record(now)
     rec.failures += 1
-    if rec.failures > AUTH_FREE_FAILURES:
+    free = server.config.auth_lock_after if server.config is not None else 5
+    if free and rec.failures > free:
         rec.lock_ms = min(AUTH_LOCK_MAX_MS, max(AUTH_LOCK_MIN_MS, rec.lock_ms * 2))
         rec.locked_until = now + rec.lock_ms / 1000.0
     _failure(c, rec, now)

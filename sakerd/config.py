@@ -261,6 +261,8 @@ DIRECTIVES = [
     Directive("acl-pubsub-default", _enum("allchannels", "resetchannels"), "resetchannels"),
     Directive("enable-protected-configs", _enum("no", "yes", "local"), "no", mutable=False),
     Directive("auth-timeout", _int_range(0, 2 ** 31 - 1), 10),
+    # Failed AUTHs from one address before it is locked out (auth_throttle.py); 0: never.
+    Directive("auth-lock-after", _int_range(0, 2 ** 31 - 1), 5),
     # Kept as NOTIFY_* bits; server.notify_keyspace_events mirrors it (notify.py).
     Directive("notify-keyspace-events", _keyspace_events, 0, fmt=_fmt_keyspace_events),
     # Encoding thresholds: sakerd keeps one Python structure per type, but

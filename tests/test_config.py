@@ -94,6 +94,7 @@ NON_DEFAULT = [
     ("acl-pubsub-default allchannels", "acl_pubsub_default", "allchannels"),
     ("enable-protected-configs local", "enable_protected_configs", "local"),
     ("auth-timeout 3", "auth_timeout", 3),
+    ("auth-lock-after 0", "auth_lock_after", 0),
     ("stream-node-max-bytes 1kb", "stream_node_max_bytes", 1024),
     ("stream-node-max-entries 0", "stream_node_max_entries", 0),
     ('log-stream "host:log"', "log_stream", "host:log"),
