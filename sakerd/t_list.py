@@ -354,10 +354,11 @@ def mpop_generic(c, keys, head, count):
         list_pop_range_and_reply_with_key(c, db, key, lst, head, count)
 
 
-def get_range_long_or_reply(c, arg, msg):
-    """getRangeLongFromObjectOrReply(1, LONG_MAX): msg for any failure."""
+def get_long_at_least_or_reply(c, arg, minimum, msg):
+    """getRangeLongFromObjectOrReply(minimum, LONG_MAX) (with 0, Redis's
+    getPositiveLongFromObjectOrReply): msg for any failure."""
     v = string2ll(arg)
-    if v is None or v < 1:
+    if v is None or v < minimum:
         c.add_reply_error(msg)
         return None
     return v
@@ -366,7 +367,8 @@ def get_range_long_or_reply(c, arg, msg):
 def lmpop_generic(c, numkeys_idx, block):
     """LMPOP numkeys key... LEFT|RIGHT [COUNT n]; BLMPOP timeout numkeys ..."""
     argv = c.argv
-    numkeys = get_range_long_or_reply(c, argv[numkeys_idx], "numkeys should be greater than 0")
+    numkeys = get_long_at_least_or_reply(c, argv[numkeys_idx], 1,
+                                         "numkeys should be greater than 0")
     if numkeys is None:
         return
     where_idx = numkeys_idx + numkeys + 1
@@ -381,7 +383,7 @@ def lmpop_generic(c, numkeys_idx, block):
     while j < len(argv):
         if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
             j += 1
-            count = get_range_long_or_reply(c, argv[j], "count should be greater than 0")
+            count = get_long_at_least_or_reply(c, argv[j], 1, "count should be greater than 0")
             if count is None:
                 return
         else:
@@ -605,15 +607,6 @@ def linsert_command(c):
     c.add_reply(b":%d\r\n" % len(lst))
 
 
-def parse_positive_or_reply(c, arg, msg):
-    """getPositiveLongFromObjectOrReply() with a message for both failures."""
-    v = string2ll(arg)
-    if v is None or v < 0:
-        c.add_reply_error(msg)
-        return None
-    return v
-
-
 def lpos_command(c):
     argv = c.argv
     rank, count, maxlen = 1, -1, 0
@@ -635,11 +628,11 @@ def lpos_command(c):
                                   "of the list")
                 return
         elif opt == b"count":
-            count = parse_positive_or_reply(c, argv[j], "COUNT can't be negative")
+            count = get_long_at_least_or_reply(c, argv[j], 0, "COUNT can't be negative")
             if count is None:
                 return
         else:
-            maxlen = parse_positive_or_reply(c, argv[j], "MAXLEN can't be negative")
+            maxlen = get_long_at_least_or_reply(c, argv[j], 0, "MAXLEN can't be negative")
             if maxlen is None:
                 return
         j += 1
