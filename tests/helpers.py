@@ -103,7 +103,13 @@ class Daemon:
         self.pid = self.proc.pid
         self._clients = []
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                # Nobody holds this daemon yet (make_daemon records it after
+                # the constructor): stop it here, or it outlives the test.
+                self.stop()
+                raise
 
     def wait_ready(self, timeout=15.0):
         deadline = time.monotonic() + timeout
