@@ -338,16 +338,24 @@ def pexpireat_command(c):
     expire_generic(c, 0, False)
 
 
-def ttl_generic(c, in_ms):
-    """TTL/PTTL: -2 for no key, -1 for no expire; TTL rounds to seconds."""
-    db = c.db
+def expire_or_reply(c, lookup):
+    """The absolute expire time (ms) of argv[1], or None after replying -2
+    (no such key, looked up with `lookup`) or -1 (no expire)."""
     key = c.argv[1]
-    if db.lookup_read(key) is None:
+    if lookup(key) is None:
         c.add_reply(b":-2\r\n")
-        return
-    when = db.get_expire(key)
+        return None
+    when = c.db.get_expire(key)
     if when == -1:
         c.add_reply(b":-1\r\n")
+        return None
+    return when
+
+
+def ttl_generic(c, in_ms):
+    """TTL/PTTL: -2 for no key, -1 for no expire; TTL rounds to seconds."""
+    when = expire_or_reply(c, c.db.lookup_read)
+    if when is None:
         return
     ttl = max(0, when - mstime())
     c.add_reply_long_long(ttl if in_ms else (ttl + 500) // 1000)
@@ -517,14 +525,8 @@ def touch_command(c):
 
 def expiretime_generic(c, in_ms):
     """EXPIRETIME/PEXPIRETIME: the absolute unix time, -1 without, -2 no key."""
-    db = c.db
-    key = c.argv[1]
-    if db.lookup(key) is None:
-        c.add_reply(b":-2\r\n")
-        return
-    when = db.get_expire(key)
-    if when == -1:
-        c.add_reply(b":-1\r\n")
+    when = expire_or_reply(c, c.db.lookup)
+    if when is None:
         return
     when = max(0, when)
     c.add_reply_long_long(when if in_ms else (when + 500) // 1000)
