@@ -39,7 +39,6 @@ import random
 import re
 import socket
 import stat
-import tempfile
 import threading
 import time
 
@@ -47,6 +46,7 @@ from . import __version__, acl, fleet_target
 from .ae import AE_READABLE
 from .log import log, LL_NOTICE, LL_WARNING, LL_DEBUG
 from .log import state as log_state
+from .safefile import replace_file
 from .server import server, CMD_BLOCKING
 
 JOBS = "fleet:{ctl}:jobs"
@@ -144,29 +144,6 @@ def read_nofollow(path):
         return f.read()
 
 
-def write_atomically(path, data):
-    """Replace path with data: a fresh 0600 file beside it, fsynced, renamed."""
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 # ---- the state file: cursor and journal --------------------------------------
 
 class State:
@@ -193,8 +170,8 @@ class State:
             # grow the file without bound: the newest are kept.
             jobs = dict(sorted(jobs.items(), key=lambda kv: kv[1][1])[-JOURNAL_MAX:])
         self.jobs = jobs
-        write_atomically(self.path, json.dumps({"cursor": self.cursor, "jobs": self.jobs},
-                                               separators=(",", ":")).encode())
+        replace_file(self.path, json.dumps({"cursor": self.cursor, "jobs": self.jobs},
+                                           separators=(",", ":")).encode())
 
     def mark(self, jid, st, expires=0):
         """Record jid; it is kept JOURNAL_KEEP past its expiry, so that a
@@ -320,7 +297,7 @@ class Spool:
             old = read_nofollow(self.path) or b""
             data = b"".join(json.dumps(i, separators=(",", ":")).encode() + b"\n"
                             for i in self.results)
-            write_atomically(self.path, data + old)
+            replace_file(self.path, data + old)
             self.results.clear()
             self.result_bytes = 0
             self.disk_bytes = len(data) + len(old)
