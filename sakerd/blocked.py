@@ -199,6 +199,25 @@ def signal_key_as_ready(db, key):
         server.ready_keys.append((db, key))
 
 
+def scan_database_for_ready_keys(db):
+    """scanDatabaseForReadyKeys(): after SWAPDB, every key a client waits on
+    that now exists is ready (the write hook saw no write)."""
+    for key in db.blocking_keys:
+        if key in db.dict:
+            signal_key_as_ready(db, key)
+
+
+def scan_database_for_deleted_streams(emptied, replaced_with):
+    """scanDatabaseForDeletedStreams(): a flush or SWAPDB that takes a
+    stream away from XREADGROUP readers ends them (-UNBLOCKED)."""
+    for key in emptied.blocking_keys:
+        was_stream = VALUE_BTYPE.get(emptied.dict.get(key).__class__) == BLOCKED_STREAM
+        is_stream = (replaced_with is not None and VALUE_BTYPE.get(
+            replaced_with.dict.get(key).__class__) == BLOCKED_STREAM)
+        if was_stream and not is_stream:
+            signal_stream_key_as_ready(emptied, key)
+
+
 def handle_clients_blocked_on_keys():
     """handleClientsBlockedOnKeys(): serve the clients of every ready key."""
     while server.ready_keys:

@@ -632,10 +632,19 @@ def _flush_args_ok(c):
     return True
 
 
+def signal_flushed_db(db):
+    """signalFlushedDb(): before db is emptied, XREADGROUP readers of its
+    streams are ended and the watchers of its keys see the change. Redis
+    publishes no keyspace event for a flush."""
+    from .blocked import scan_database_for_deleted_streams
+    from .multi import touch_all_watched_keys_in_db
+    scan_database_for_deleted_streams(db, None)
+    touch_all_watched_keys_in_db(db, None)
+
+
 def flushdb_command(c):
-    # Db.flush() touches the watched keys that exist (signalFlushedDb);
-    # Redis publishes no keyspace event for a flush.
     if _flush_args_ok(c):
+        signal_flushed_db(c.db)
         c.db.flush()
         c.add_reply(OK)
 
@@ -643,6 +652,7 @@ def flushdb_command(c):
 def flushall_command(c):
     if _flush_args_ok(c):
         for db in server.db:
+            signal_flushed_db(db)
             db.flush()
         c.add_reply(OK)
 

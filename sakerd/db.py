@@ -136,10 +136,7 @@ class Db:
         return when is not None and when <= mstime()
 
     def flush(self):
-        # Watchers of keys that exist see the change (signalFlushedDb).
-        if self.watched_keys:
-            from .multi import touch_all_watched_keys_in_db
-            touch_all_watched_keys_in_db(self)
+        # Callers signal watchers and blocked readers first (signalFlushedDb).
         n = len(self.dict)
         self.dict = {}
         self.expires = {}

@@ -12,7 +12,9 @@ import re
 from collections import deque
 
 from . import notify
+from .blocked import scan_database_for_deleted_streams, scan_database_for_ready_keys
 from .db import SCAN_POS_BITS, TYPE_NAMES, mstime, signal_modified_key
+from .multi import touch_all_watched_keys_in_db
 from .notify import notify_keyspace_event, NOTIFY_GENERIC
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
 from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
@@ -484,9 +486,9 @@ def move_command(c):
 def swapdb_command(c):
     """Swap two databases' contents; clients stay on their db numbers.
 
-    Redis also touches the keys WATCHed in both (multi.py) and wakes the
-    clients blocked on keys that now exist (blocked.py): those hooks are
-    theirs to add here.
+    As dbSwapDatabases(): the keys WATCHed in either are touched and the
+    XREADGROUP readers of a stream swapped away are ended before the swap;
+    after it, the clients blocked on keys that now exist are served.
     """
     a = parse_db_index_or_reply_msg(c, c.argv[1], "invalid first DB index")
     if a is False:
@@ -498,10 +500,16 @@ def swapdb_command(c):
         c.add_reply_error(DB_RANGE_ERR)
         return
     if a is not b:
+        touch_all_watched_keys_in_db(a, b)
+        touch_all_watched_keys_in_db(b, a)
+        scan_database_for_deleted_streams(a, b)
+        scan_database_for_deleted_streams(b, a)
         for field in ("dict", "expires", "avg_ttl", "scans"):
             va, vb = getattr(a, field), getattr(b, field)
             setattr(a, field, vb)
             setattr(b, field, va)
+        scan_database_for_ready_keys(a)
+        scan_database_for_ready_keys(b)
     c.add_reply(b"+OK\r\n")
 
 

@@ -206,16 +206,31 @@ def touch_watched_key(db, key):
         unwatch_all_keys(c)
 
 
-def touch_all_watched_keys_in_db(db):
-    """touchAllWatchedKeysInDb() for FLUSHDB/FLUSHALL: before the db is emptied."""
-    if not db.watched_keys:
+def touch_all_watched_keys_in_db(emptied, replaced_with=None):
+    """touchAllWatchedKeysInDb(): before FLUSHDB/FLUSHALL empty `emptied`, or
+    SWAPDB replaces its contents with `replaced_with`'s.
+
+    A watcher is dirtied when its key exists in either. Expiry is kept
+    exact as Redis keeps it: an expired key that is deleted (flushed) or
+    stays expired is no logical change; a missing key replaced by an
+    expired one is remembered as expired.
+    """
+    if not emptied.watched_keys:
         return
-    for key, clients in list(db.watched_keys.items()):
-        if key not in db.dict:
+    for key, clients in list(emptied.watched_keys.items()):
+        exists_in_emptied = key in emptied.dict
+        in_replacement = replaced_with is not None and key in replaced_with.dict
+        if not exists_in_emptied and not in_replacement:
             continue
         for c, wk in list(clients.items()):
             if wk.expired:
-                wk.expired = False
+                if not in_replacement:
+                    wk.expired = False
+                    continue
+                if replaced_with.key_is_expired(key):
+                    continue
+            elif not exists_in_emptied and replaced_with.key_is_expired(key):
+                wk.expired = True
                 continue
             c.flags |= CLIENT_DIRTY_CAS
 

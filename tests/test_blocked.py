@@ -28,6 +28,70 @@ def sakerd(tmp_path_factory):
 
 
 SCRIPTS = {
+    "swapdb_serves_the_clients_blocked_on_keys_it_brings": """
+        a: FLUSHALL
+        b> BLPOP l 0
+        c> BZPOPMIN z 0
+        d> BLPOP other 0
+        ~ 3
+        a: SELECT 1
+        a: RPUSH l x y
+        a: ZADD z 1 m
+        a: SWAPDB 0 1
+        b<
+        c<
+        a: LRANGE l 0 -1
+        a: SELECT 0
+        a: LRANGE l 0 -1
+        a: CLIENT UNBLOCK {d}
+        d<
+    """,
+    "flush_and_swapdb_end_xreadgroup_readers_of_streams_taken_away": """
+        a: FLUSHALL
+        a: XGROUP CREATE s g $ MKSTREAM
+        b> XREADGROUP GROUP g c BLOCK 0 STREAMS s >
+        c> XREAD BLOCK 0 STREAMS s $
+        ~ 2
+        a: FLUSHDB
+        b<
+        a: XADD s 1-1 f v
+        c<
+        a: XGROUP CREATE s g $
+        b> XREADGROUP GROUP g c BLOCK 0 STREAMS s >
+        ~ 1
+        a: SELECT 1
+        a: SET s notastream
+        a: SELECT 0
+        a: SWAPDB 0 1
+        b<
+        a: FLUSHALL
+        a: XGROUP CREATE s g $ MKSTREAM
+        b> XREADGROUP GROUP g c BLOCK 0 STREAMS s >
+        ~ 1
+        a: FLUSHALL
+        b<
+    """,
+    "swapdb_touches_the_watchers_of_keys_in_either_db": """
+        a: FLUSHALL
+        a: SELECT 1
+        a: SET k v
+        a: SELECT 0
+        b: WATCH k
+        c: WATCH nokey
+        a: SWAPDB 0 1
+        b: MULTI
+        b: PING
+        b: EXEC
+        c: MULTI
+        c: PING
+        c: EXEC
+        a: SELECT 1
+        a: SET k2 v
+        b: WATCH k2
+        a: SWAPDB 1 0
+        b: MULTI
+        b: EXEC
+    """,
     "non_blocking_forms": """
         a: FLUSHALL
         a: RPUSH l a b c d
