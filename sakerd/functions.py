@@ -31,9 +31,9 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import time
 
+from . import safefile
 from .log import log, LL_NOTICE, LL_WARNING
 from .lua_bridge import LuaRaise, LOAD_TIMEOUT_MS, KIND_FUNCTION, KIND_EVAL
 from .resp import split_args
@@ -654,86 +654,25 @@ def functions_file_path(config):
     return config.resolve_path(config.functions_file) if config.functions_file else None
 
 
-def unsafe_directory(d):
-    """Why a directory may not hold a file sakerd trusts or writes, or None."""
-    try:
-        st = os.stat(d)
-    except OSError as e:
-        return "directory %s: %s" % (d, e.strerror)
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "directory %s is writable by other users (mode %03o)" % (d, st.st_mode & 0o777)
-    if st.st_uid not in (0, os.geteuid()):
-        return "directory %s is owned by another user (uid %d)" % (d, st.st_uid)
-    return None
-
-
-def write_file_atomically(path, data, mode=0o600):
-    """Replace path with data, whole or not at all; an error message or None.
-
-    The temporary file has an unpredictable name and is created with
-    O_EXCL|O_NOFOLLOW (mkstemp); a file being replaced keeps its mode.
-    """
-    d = os.path.dirname(path)
-    err = unsafe_directory(d)
-    if err:
-        return err
-    try:
-        old = os.lstat(path)
-        if stat.S_ISREG(old.st_mode):
-            mode = stat.S_IMODE(old.st_mode)
-    except OSError:
-        pass
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                   dir=d)
-    except OSError as e:
-        return "%s: %s" % (d, e.strerror)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return "%s: %s" % (path, e.strerror)
-    fsync_directory(d)
-    return None
-
-
-def fsync_directory(d):
-    try:
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_functions_file(ctx):
     """Write ctx's libraries to the functions-file: an error message or None."""
     if Functions.path is None:
         return None
-    err = write_file_atomically(Functions.path, dump_payload(ctx))
-    if err:
-        log(LL_WARNING, "Can't save the functions-file %s: %s", Functions.path, err)
+    try:
+        safefile.replace_file(Functions.path, dump_payload(ctx))
+    except safefile.UnsafeFile as e:
+        err = str(e)
+    except OSError as e:
+        err = "%s: %s" % (Functions.path, e.strerror)
+    else:
+        return None
+    log(LL_WARNING, "Can't save the functions-file %s: %s", Functions.path, err)
     return err
 
 
 def read_functions_file(path):
     """(payload bytes or None when there is no file, error or None)."""
-    err = unsafe_directory(os.path.dirname(path))
+    err = safefile.directory_problem(os.path.dirname(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -761,25 +700,6 @@ def read_functions_file(path):
         os.close(fd)
 
 
-def remove_stale_temporaries(path):
-    """Temporary files a crash left behind (ours: our prefix and suffix, regular, our uid)."""
-    d, base = os.path.split(path)
-    prefix = "." + base + "."
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return
-    for n in names:
-        if n.startswith(prefix) and n.endswith(".tmp"):
-            p = os.path.join(d, n)
-            try:
-                st = os.lstat(p)
-                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
-                    os.unlink(p)
-            except OSError:
-                pass
-
-
 def load_functions_file(path, bridge):
     """The libraries of the functions-file: (LibCtx, None) or (None, error)."""
     data, err = read_functions_file(path)
@@ -803,7 +723,7 @@ def init(srv):
     path = functions_file_path(srv.config)
     if path is None:
         return None
-    remove_stale_temporaries(path)
+    safefile.remove_stale_temporaries(path)
     ctx, err = load_functions_file(path, srv.lua)
     if err:
         return "Can't load the functions-file %s: %s" % (path, err)

@@ -148,7 +148,8 @@ def replace_file(path, data):
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise UnsafeFile("%s is not a regular file" % target)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp",
+                               dir=directory)
     try:
         try:
             # Mode and owner first: not one byte is readable by anyone else.
@@ -169,6 +170,26 @@ def replace_file(path, data):
             pass
         raise
     fsync_directory(directory)
+
+
+def remove_stale_temporaries(path):
+    """The temporary files of replace_file(path) a crash left behind: our
+    prefix and suffix, regular, ours (never a file another user put there)."""
+    directory, base = os.path.split(os.path.realpath(path))
+    prefix = "." + base + "."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith(prefix) and n.endswith(".tmp"):
+            p = os.path.join(directory, n)
+            try:
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    os.unlink(p)
+            except OSError:
+                pass
 
 
 def ensure_private_directory(directory, mode=0o755):

@@ -558,12 +558,12 @@ def test_a_file_that_cannot_be_saved_fails_the_command_and_changes_nothing(make_
     d = make_daemon("functions-file shared/fns.dump\n")
     shared = os.path.join(d.dir, "shared")
     os.mkdir(shared)
-    os.chmod(shared, 0o770)
+    os.chmod(shared, 0o777)
     r = d.client()
     with pytest.raises(redis.ResponseError) as e:
         r.function_load(LIB)
-    assert str(e.value) == "Error saving the functions-file: directory %s is writable by " \
-        "other users (mode 770)" % shared
+    assert str(e.value) == "Error saving the functions-file: directory %s is world-writable " \
+        "without the sticky bit (mode 0777)" % shared
     assert r.function_list() == [] and os.listdir(shared) == []
     with pytest.raises(redis.ResponseError):
         r.fcall("echo", 0)
