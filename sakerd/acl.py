@@ -119,6 +119,7 @@ class CommandTable:
             c.acl_id = self.command_id(c.fullname)
             c.acl_categories = command_categories(c)
             c.key_specs = command_key_specs(c)
+            _FIXED_KEYS[c] = fixed_key_positions(c)
             self.by_name[c.fullname] = c
         self.generation += 1
 
@@ -225,11 +226,37 @@ def command_key_specs(cmd):
     return [KeySpec(flags, ("index", cmd.first_key), ("range", last, cmd.key_step, 0))]
 
 
+# Command -> (positions, argc needed) when its keys sit at fixed positions
+# (GET, HSET, LMOVE...: index/range specs only), else None.
+_FIXED_KEYS = {}
+
+
+def fixed_key_positions(cmd):
+    """get_keys() for cmd precomputed, when it does not depend on argv but
+    for its length: ([(position, rights needed)], the argc they need) or None."""
+    if cmd.fullname in ("set", "sort", "sort_ro"):
+        return None
+    positions = []
+    need = 0
+    for spec in cmd.key_specs:
+        if spec.begin[0] != "index" or spec.find[0] != "range" or spec.find[1] < 0 \
+                or spec.incomplete:
+            return None
+        first = spec.begin[1]
+        last = first + spec.find[1]
+        positions.extend((i, spec.needs) for i in range(first, last + 1, spec.find[2]))
+        need = max(need, last + 1)
+    return tuple(positions), need
+
+
 def get_keys(cmd, argv):
     """[(position, rights needed)] of the keys in argv (getKeysUsingKeySpecs).
 
     A malformed command yields no keys: it fails in its own handler.
     """
+    fixed = _FIXED_KEYS.get(cmd)
+    if fixed is not None:
+        return fixed[0] if len(argv) >= fixed[1] else ()
     name = cmd.fullname
     if name == "set":
         return _set_keys(argv)
@@ -292,7 +319,7 @@ def _find_keyword(argv, keyword, startfrom):
 
 def _set_keys(argv):
     """setGetKeys: SET needs read access only with GET."""
-    if any(a.lower() == b"get" for a in argv[3:]):
+    if len(argv) > 3 and any(a.lower() == b"get" for a in argv[3:]):
         return [(1, ACL_ALL_PERMISSION)]
     return [(1, ACL_WRITE_PERMISSION)]
 
@@ -327,7 +354,7 @@ _CHANNEL_ARGS = {"publish": (1, 2, False), "spublish": (1, 2, False),
 class User:
     __slots__ = ("name", "enabled", "nopass", "sanitize", "passwords", "allowed", "firstargs",
                  "command_rules", "allkeys", "patterns", "allchannels", "channels",
-                 "restricted", "generation")
+                 "restricted", "generation", "key_matchers")
 
     def __init__(self, name):
         self.name = name                # bytes
@@ -368,6 +395,7 @@ class User:
         # Unrestricted: every command (all bits set, no exceptions), every key
         # and channel; process_command skips the check for such users.
         self.restricted = not (self.allowed == -1 and self.allkeys and self.allchannels)
+        self.key_matchers = [(flags, glob_matcher(pat)) for pat, flags in self.patterns]
 
     # ---- rules -------------------------------------------------------------------
 
@@ -586,8 +614,8 @@ class User:
     def check_key(self, key, needs):
         if self.allkeys:
             return True
-        for pat, flags in self.patterns:
-            if flags & needs == needs and glob_matcher(pat)(key):
+        for flags, matches in self.key_matchers:
+            if flags & needs == needs and matches(key):
                 return True
         return False
 

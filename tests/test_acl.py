@@ -230,13 +230,26 @@ def test_acl_setuser_getuser_list_and_errors_match_redis(make_daemon, redis_serv
         ("ACL", "DRYRUN", "bob", "select", "0"), ("ACL", "DRYRUN", "bob", "select", "1"),
         ("ACL", "DRYRUN", "nosuch", "get", "k"), ("ACL", "DRYRUN", "bob", "nosuchcmd"),
         ("ACL", "DRYRUN", "bob", "get"),
+        ("ACL", "SETUSER", "keys", "on", "+@all", "~k*", "%R~r*", "%W~w*"),
+    ] + [("ACL", "DRYRUN", "keys") + tuple(cmd.split()) for cmd in [
+        # Keys at fixed positions (precomputed), at argv-dependent ones
+        # (numkeys, keywords, ranges to the end), and the odd ones out.
+        "lmove k1 w1 LEFT LEFT", "lmove k1 r1 LEFT LEFT", "lmove r1 w1 LEFT LEFT",
+        "rpoplpush k1 x", "rename k1 w1", "copy r1 w1", "copy w1 k2", "getex r1",
+        "hget r1 f", "hset w1 f v", "hset r1 f v", "mget k1 r1 w1", "mget k1 r1",
+        "mset k1 v w1 v", "mset k1 v r1 v", "del k1 w1", "del k1 x",
+        "eval return 2 k1 r1 a b", "eval return 1 w1 k1", "blpop k1 r1 0", "blpop k1 x 0",
+        "zunionstore w1 2 k1 r1", "zunionstore r1 2 k1 k2", "xread streams k1 r1 0 0",
+        "xread count 1 streams k1 x 0 0", "sinterstore w2 k1 r2", "object encoding r1",
+        "set w1 v get", "set k1 v get", "set r1 v", "sort k1 store w1", "sort k1 store r1",
+        "getrange w1 0 1", "lmpop 2 k1 w1 left", "lmpop 2 k1 k2 left", "get"]] + [
         ("ACL", "USERS"),
     ]
     # sakerd has its built-in admin and fleet users besides the ones made here.
     d.client().execute_command("ACL", "DELUSER", "admin", "fleet")
     for resp in (2, 3):
-        rr.execute_command("ACL", "DELUSER", "bob", "eve", "carol")
-        d.client().execute_command("ACL", "DELUSER", "bob", "eve", "carol")
+        rr.execute_command("ACL", "DELUSER", "bob", "eve", "carol", "keys")
+        d.client().execute_command("ACL", "DELUSER", "bob", "eve", "carol", "keys")
         same_side_by_side(d, redis_server_port, *cmds, resp=resp)
 
 
