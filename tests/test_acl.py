@@ -251,6 +251,7 @@ def test_acl_setuser_getuser_list_and_errors_match_redis(make_daemon, redis_serv
         rr.execute_command("ACL", "DELUSER", "bob", "eve", "carol", "keys")
         d.client().execute_command("ACL", "DELUSER", "bob", "eve", "carol", "keys")
         same_side_by_side(d, redis_server_port, *cmds, resp=resp)
+    rr.execute_command("ACL", "DELUSER", "keys")
 
 
 def test_acl_list_describes_users_as_redis(make_daemon, redis_server_port):
