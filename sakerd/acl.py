@@ -3,8 +3,8 @@
 The model is Redis 7.0's, with its syntax and replies: a user has flags
 (on/off, nopass), SHA-256 password hashes, a bitmap of the commands it may
 run (with `+cmd|firstarg` exceptions), key patterns with read/write rights
-(`~p`, `%R~p`, `%W~p`) and channel patterns (`&p`). Selectors `(...)` are
-not implemented. Categories are Redis's, plus sakerd's own `@exec`: the
+(`~p`, `%R~p`, `%W~p`) and channel patterns (`&p`), in its root selector
+and in each `(...)` selector (class Selector). Categories are Redis's, plus sakerd's own `@exec`: the
 commands that start, signal or stop processes or load code into the daemon.
 
 Command ids and bitmaps. Every command and subcommand gets a small integer
@@ -28,6 +28,7 @@ import os
 import time
 
 from .commands_def import COMMANDS as REDIS_COMMANDS
+from .resp import split_args
 from .util import string_match
 
 # Redis's categories in Redis's order (ACL CAT, COMMAND INFO), then sakerd's.
@@ -351,17 +352,17 @@ _CHANNEL_ARGS = {"publish": (1, 2, False), "spublish": (1, 2, False),
 
 # ---- users ------------------------------------------------------------------------------
 
-class User:
-    __slots__ = ("name", "enabled", "nopass", "sanitize", "passwords", "allowed", "firstargs",
-                 "command_rules", "allkeys", "patterns", "allchannels", "channels",
-                 "restricted", "generation", "key_matchers")
+class Selector:
+    """aclSelector: the commands, keys and channels of one set of rights.
 
-    def __init__(self, name):
-        self.name = name                # bytes
-        self.enabled = False
-        self.nopass = False
-        self.sanitize = None            # "sanitize-payload" or "skip-sanitize-payload"
-        self.passwords = []             # sha256 hex strings
+    A user's root selector holds the rules given outside parentheses; each
+    `(...)` rule adds another. A command passes if one selector allows all
+    of it: the command, every key it names and every channel.
+    """
+    __slots__ = ("allowed", "firstargs", "command_rules", "allkeys", "patterns",
+                 "allchannels", "channels", "key_matchers", "generation")
+
+    def __init__(self):
         self.allowed = 0                # command bitmap (see the module doc)
         self.firstargs = {}             # command id -> [allowed first args (lower)]
         self.command_rules = []         # rules since the last +@all / -@all
@@ -369,82 +370,28 @@ class User:
         self.patterns = []              # [(pattern bytes, ACL_*_PERMISSION)]
         self.allchannels = False
         self.channels = []              # [pattern bytes]
+        self.key_matchers = []          # [(ACL_*_PERMISSION, key -> bool)], from patterns
         self.generation = table.generation
-        self.update_restricted()
 
-    def copy(self, name=None):
-        u = User(self.name if name is None else name)
-        u.enabled, u.nopass, u.sanitize = self.enabled, self.nopass, self.sanitize
-        u.passwords = list(self.passwords)
-        u.allowed = self.allowed
-        u.firstargs = {k: list(v) for k, v in self.firstargs.items()}
-        u.command_rules = list(self.command_rules)
-        u.allkeys, u.patterns = self.allkeys, list(self.patterns)
-        u.allchannels, u.channels = self.allchannels, list(self.channels)
-        u.generation = self.generation
-        u.update_restricted()
-        return u
+    def copy(self):
+        s = Selector()
+        s.allowed = self.allowed
+        s.firstargs = {k: list(v) for k, v in self.firstargs.items()}
+        s.command_rules = list(self.command_rules)
+        s.allkeys, s.patterns = self.allkeys, list(self.patterns)
+        s.allchannels, s.channels = self.allchannels, list(self.channels)
+        s.key_matchers = list(self.key_matchers)
+        s.generation = self.generation
+        return s
 
-    def assign(self, other):
-        """ACLCopyUser: take other's rules, keeping this object (clients hold it)."""
-        for attr in User.__slots__:
-            if attr != "name":
-                setattr(self, attr, getattr(other, attr))
-
-    def update_restricted(self):
-        # Unrestricted: every command (all bits set, no exceptions), every key
-        # and channel; process_command skips the check for such users.
-        self.restricted = not (self.allowed == -1 and self.allkeys and self.allchannels)
-        self.key_matchers = [(flags, glob_matcher(pat)) for pat, flags in self.patterns]
+    @property
+    def unrestricted(self):
+        return self.allowed == -1 and self.allkeys and self.allchannels
 
     # ---- rules -------------------------------------------------------------------
 
-    def set_rule(self, op, lenient=False):
-        """ACLSetUser: apply one rule (bytes); raises ACLError.
-
-        lenient (the config file): a rule naming a command that does not
-        exist yet is kept, for a plugin to define that command later."""
-        if not op:
-            return
-        low = op.lower()
-        if low == b"on":
-            self.enabled = True
-        elif low == b"off":
-            self.enabled = False
-        elif low in (b"skip-sanitize-payload", b"sanitize-payload"):
-            self.sanitize = low.decode()    # (no RESTORE here: only shown)
-        elif low == b"nopass":
-            self.nopass = True
-            self.passwords = []
-        elif low == b"resetpass":
-            self.nopass = False
-            self.passwords = []
-        elif op[:1] in (b">", b"#"):
-            h = hash_password(op[1:]) if op[:1] == b">" else _check_hash(op[1:].decode("latin-1"))
-            if h not in self.passwords:
-                self.passwords.append(h)
-            self.nopass = False
-        elif op[:1] in (b"<", b"!"):
-            h = hash_password(op[1:]) if op[:1] == b"<" else _check_hash(op[1:].decode("latin-1"))
-            if h not in self.passwords:
-                raise ACLError(ERR_NO_SUCH_PASSWORD)
-            self.passwords.remove(h)
-        elif low == b"reset":
-            for rule in (b"resetpass", b"resetkeys", b"resetchannels", b"off",
-                         b"sanitize-payload", b"-@all"):
-                self.set_rule(rule)
-            if server_acl_pubsub_default_all():
-                self.set_rule(b"allchannels")
-        elif op[:1] == b"(" or low == b"clearselectors":
-            if low == b"clearselectors":
-                pass
-            else:
-                raise ACLError(ERR_SYNTAX)
-        else:
-            self._set_selector_rule(op, low, lenient)
-        self.update_restricted()
-
-    def _set_selector_rule(self, op, low, lenient=False):
+    def set_rule(self, op, low, lenient=False):
+        """ACLSetSelector: apply one command, key or channel rule; raises ACLError."""
         if low in (b"allkeys", b"~*"):
             self.allkeys = True
             self.patterns = []
@@ -481,6 +428,7 @@ class User:
                 self.command_rules.append(op)
         else:
             raise ACLError(ERR_SYNTAX)
+        self.key_matchers = [(flags, glob_matcher(pat)) for pat, flags in self.patterns]
 
     def _add_key_pattern(self, op):
         if self.allkeys:
@@ -585,21 +533,8 @@ class User:
                 self._apply_command_rule(rule, check=False)
             except ACLError:
                 pass    # a command that went away (a plugin's)
-        self.update_restricted()
 
     # ---- checks ------------------------------------------------------------------------
-
-    def check_password(self, password):
-        if not self.enabled:
-            return False
-        if self.nopass:
-            return True
-        h = hash_password(password)
-        ok = False
-        for p in self.passwords:
-            # Constant time per candidate, as time_independent_strcmp.
-            ok |= hmac.compare_digest(h, p)
-        return ok
 
     def may_run(self, cmd, argv):
         """ACLSelectorCheckCmd's command part."""
@@ -627,15 +562,24 @@ class User:
                 return True
         return False
 
-    def check(self, cmd, argv):
-        """ACLCheckAllUserCommandPerm: (ACL_OK or a denial, argv position)."""
+    def check_command(self, cmd, argv, cache=None):
+        """ACLSelectorCheckCmd: (ACL_OK or a denial, argv position).
+
+        cache: a list the selectors of one user share, holding
+        get_keys(cmd, argv) once the first of them needed it."""
         if self.generation != table.generation:
             self.refresh_commands()
         if not self.allowed >> cmd.acl_id & 1 and not cmd.flags & _CMD_NO_AUTH and \
                 not self.may_run(cmd, argv):
             return ACL_DENIED_CMD, 0
         if not self.allkeys:
-            for pos, needs in get_keys(cmd, argv):
+            if cache is None:
+                keys = get_keys(cmd, argv)
+            else:
+                if not cache:
+                    cache.append(get_keys(cmd, argv))
+                keys = cache[0]
+            for pos, needs in keys:
                 if not self.check_key(argv[pos], needs):
                     return ACL_DENIED_KEY, pos
         if not self.allchannels:
@@ -647,12 +591,21 @@ class User:
                         return ACL_DENIED_CHANNEL, pos
         return ACL_OK, 0
 
+    def allows_all(self, bits):
+        if self.generation != table.generation:
+            self.refresh_commands()
+        return self.allowed & bits == bits
+
+    def allows_any(self, bits):
+        if self.generation != table.generation:
+            self.refresh_commands()
+        return bool(self.allowed & bits)
+
     # ---- description -------------------------------------------------------------------
 
     def describe(self):
-        """ACLDescribeUser: the rules that rebuild this user, as ACL LIST shows them."""
-        parts = self.flag_names()
-        parts.extend("#" + p for p in self.passwords)
+        """ACLDescribeSelector: its keys, channels and command rules."""
+        parts = []
         if self.allkeys:
             parts.append("~*")
         else:
@@ -664,11 +617,6 @@ class User:
             parts.extend("&" + p.decode("utf-8", "surrogateescape") for p in self.channels)
         parts.append(self.describe_commands())
         return " ".join(parts)
-
-    def flag_names(self):
-        """ACLUserFlags in Redis's order."""
-        return ["on" if self.enabled else "off"] + (["nopass"] if self.nopass else []) + \
-            ([self.sanitize] if self.sanitize else [])
 
     def key_patterns_string(self):
         if self.allkeys:
@@ -687,7 +635,7 @@ class User:
             self.refresh_commands()
         additive = self.allowed >= 0
         rules = ["-@all" if additive else "+@all"]
-        fake = User(b"")
+        fake = Selector()
         fake._apply_command_rule(rules[0].encode(), False)
         temp = self.allowed
         applied = set()
@@ -725,6 +673,186 @@ class User:
                 for arg in self.firstargs.get(cmd.acl_id, ()):
                     rules.append("+%s|%s" % (cmd.fullname, arg))
         return " ".join(rules)
+
+
+class User:
+    """A user: its flags, password hashes and selectors (the root one first)."""
+    __slots__ = ("name", "enabled", "nopass", "sanitize", "passwords", "selectors",
+                 "restricted")
+
+    def __init__(self, name):
+        self.name = name                # bytes
+        self.enabled = False
+        self.nopass = False
+        self.sanitize = None            # "sanitize-payload" or "skip-sanitize-payload"
+        self.passwords = []             # sha256 hex strings
+        self.selectors = [Selector()]
+        self.update_restricted()
+
+    @property
+    def root(self):
+        return self.selectors[0]
+
+    def copy(self, name=None):
+        u = User(self.name if name is None else name)
+        u.enabled, u.nopass, u.sanitize = self.enabled, self.nopass, self.sanitize
+        u.passwords = list(self.passwords)
+        u.selectors = [s.copy() for s in self.selectors]
+        u.update_restricted()
+        return u
+
+    def assign(self, other):
+        """ACLCopyUser: take other's rules, keeping this object (clients hold it)."""
+        for attr in User.__slots__:
+            if attr != "name":
+                setattr(self, attr, getattr(other, attr))
+
+    def update_restricted(self):
+        # Unrestricted: one selector with every command (all bits set, no
+        # exceptions), every key and channel; process_command skips the check.
+        self.restricted = len(self.selectors) > 1 or not self.selectors[0].unrestricted
+
+    # ---- rules -------------------------------------------------------------------
+
+    def set_rule(self, op, lenient=False):
+        """ACLSetUser: apply one rule (bytes); raises ACLError.
+
+        lenient (the config file): a rule naming a command that does not
+        exist yet is kept, for a plugin to define that command later."""
+        if not op:
+            return
+        low = op.lower()
+        if low == b"on":
+            self.enabled = True
+        elif low == b"off":
+            self.enabled = False
+        elif low in (b"skip-sanitize-payload", b"sanitize-payload"):
+            self.sanitize = low.decode()    # (no RESTORE here: only shown)
+        elif low == b"nopass":
+            self.nopass = True
+            self.passwords = []
+        elif low == b"resetpass":
+            self.nopass = False
+            self.passwords = []
+        elif op[:1] in (b">", b"#"):
+            h = hash_password(op[1:]) if op[:1] == b">" else _check_hash(op[1:].decode("latin-1"))
+            if h not in self.passwords:
+                self.passwords.append(h)
+            self.nopass = False
+        elif op[:1] in (b"<", b"!"):
+            h = hash_password(op[1:]) if op[:1] == b"<" else _check_hash(op[1:].decode("latin-1"))
+            if h not in self.passwords:
+                raise ACLError(ERR_NO_SUCH_PASSWORD)
+            self.passwords.remove(h)
+        elif op[:1] == b"(" and op[-1:] == b")":
+            self.selectors.append(selector_from_opset(op, lenient))
+        elif low == b"clearselectors":
+            del self.selectors[1:]
+        elif low == b"reset":
+            for rule in (b"resetpass", b"resetkeys", b"resetchannels", b"off",
+                         b"sanitize-payload", b"clearselectors", b"-@all"):
+                self.set_rule(rule)
+            if server_acl_pubsub_default_all():
+                self.set_rule(b"allchannels")
+        else:
+            self.root.set_rule(op, low, lenient)
+        self.update_restricted()
+
+    # ---- checks ------------------------------------------------------------------------
+
+    def check_password(self, password):
+        if not self.enabled:
+            return False
+        if self.nopass:
+            return True
+        h = hash_password(password)
+        ok = False
+        for p in self.passwords:
+            # Constant time per candidate, as time_independent_strcmp.
+            ok |= hmac.compare_digest(h, p)
+        return ok
+
+    def check(self, cmd, argv):
+        """ACLCheckAllUserCommandPerm: (ACL_OK or a denial, argv position).
+
+        With several selectors, the error told is the command's if none
+        may run it, else the last key or channel that none could match."""
+        selectors = self.selectors
+        if len(selectors) == 1:
+            return selectors[0].check_command(cmd, argv)
+        cache = []
+        relevant, last = ACL_DENIED_CMD, 0
+        for s in selectors:
+            result, pos = s.check_command(cmd, argv, cache)
+            if result == ACL_OK:
+                return ACL_OK, 0
+            if result > relevant or (result == relevant and pos > last):
+                relevant, last = result, pos
+        return relevant, last
+
+    def check_channel(self, channel, is_pattern):
+        """ACLUserCheckChannelPerm: one selector allows the channel."""
+        return any(s.check_channel(channel, is_pattern) for s in self.selectors)
+
+    def allows_all(self, bits):
+        """One selector may run every command of bits (the @exec category)."""
+        return any(s.allows_all(bits) for s in self.selectors)
+
+    def allows_any(self, bits):
+        return any(s.allows_any(bits) for s in self.selectors)
+
+    # ---- description -------------------------------------------------------------------
+
+    def describe(self):
+        """ACLDescribeUser: the rules that rebuild this user, as ACL LIST shows them."""
+        parts = self.flag_names()
+        parts.extend("#" + p for p in self.passwords)
+        parts.append(self.root.describe())
+        text = " ".join(parts)
+        for s in self.selectors[1:]:
+            text += " (%s)" % s.describe()
+        return text
+
+    def flag_names(self):
+        """ACLUserFlags in Redis's order."""
+        return ["on" if self.enabled else "off"] + (["nopass"] if self.nopass else []) + \
+            ([self.sanitize] if self.sanitize else [])
+
+
+def selector_from_opset(op, lenient=False):
+    """aclCreateSelectorFromOpSet: `(rule rule ...)` as a new selector."""
+    s = Selector()
+    # Unbalanced quotes make no rules at all, as sdssplitargs' NULL.
+    for rule in split_args(op[1:-1]) or ():
+        s.set_rule(rule, rule.lower(), lenient)
+    return s
+
+
+def merge_selector_arguments(rules):
+    """ACLMergeSelectorArguments: `(~k` `+get)` given as separate arguments
+    are one selector rule. Returns (rules, None), or (None, the argument
+    opening a parenthesis never closed)."""
+    merged = []
+    opening = None
+    for op in rules:
+        if opening is None and op[:1] == b"(" and op[-1:] != b")":
+            opening = [op]
+            continue
+        if opening is not None:
+            opening.append(op)
+            if op[-1:] == b")":
+                merged.append(b" ".join(opening))
+                opening = None
+            continue
+        merged.append(op)
+    if opening is not None:
+        return None, opening[0]
+    return merged, None
+
+
+def unmatched_parenthesis(op):
+    return "Unmatched parenthesis in acl selector starting at '%s'." % (
+        op.decode("utf-8", "surrogateescape"))
 
 
 _GLOB_SPECIAL = frozenset(b"*?[\\")
@@ -790,6 +918,9 @@ class Users:
         """ACLStringSetUser: apply every rule to a copy, then all at once.
 
         Returns None or Redis's error text."""
+        rules, unmatched = merge_selector_arguments(rules)
+        if unmatched is not None:
+            return unmatched_parenthesis(unmatched)
         current = self.users.get(name)
         temp = current.copy() if current is not None else User(name)
         for rule in rules:
@@ -885,7 +1016,7 @@ def kill_clients_of(user):
 
 def kill_clients_losing_channels(user):
     """ACLKillPubsubClientsIfNeeded: subscribers the new rules no longer allow."""
-    if user.allchannels:
+    if any(s.allchannels for s in user.selectors):
         return
     from .server import server
     from .networking import free_client_async
@@ -962,10 +1093,7 @@ def user_may_exec(user):
     """Whether user may run the @exec category (the saker.* process functions)."""
     if not user.restricted:
         return True
-    if user.generation != table.generation:
-        user.refresh_commands()
-    bits = table.category_bits(CATEGORY_FLAG["exec"])
-    return user.allowed & bits == bits
+    return user.allows_all(table.category_bits(CATEGORY_FLAG["exec"]))
 
 
 # ---- the internal user ---------------------------------------------------------------
@@ -991,13 +1119,29 @@ def check_user_line(args):
     name = args[0].encode("utf-8", "surrogateescape")
     if has_spaces(name):
         return "Usernames can't contain spaces or null characters"
-    temp = User(name)
-    for rule in args[1:]:
-        try:
-            temp.set_rule(rule.encode("utf-8", "surrogateescape"), lenient=True)
-        except ACLError as e:
-            return "Error in user declaration '%s': %s" % (rule, e)
+    try:
+        user_from_rules(name, args[1:])
+    except ValueError as e:
+        return str(e)
     return None
+
+
+def user_from_rules(name, args):
+    """A User from a config line's rules (str), selectors merged; raises
+    ValueError("Error in user declaration ...")."""
+    rules, unmatched = merge_selector_arguments(
+        [a.encode("utf-8", "surrogateescape") for a in args])
+    if unmatched is not None:
+        raise ValueError("Error in user declaration '%s': %s" % (
+            unmatched.decode("utf-8", "surrogateescape"), unmatched_parenthesis(unmatched)))
+    u = User(name)
+    for rule in rules:
+        try:
+            u.set_rule(rule, lenient=True)
+        except ACLError as e:
+            raise ValueError("Error in user declaration '%s': %s" % (
+                rule.decode("utf-8", "surrogateescape"), e))
+    return u
 
 
 def build_users(lines, where):
@@ -1008,13 +1152,10 @@ def build_users(lines, where):
         if name in out:
             raise ValueError("%s: Duplicate user found. A user can only be defined once in "
                              "config files" % origin)
-        u = User(name)
-        for rule in args[1:]:
-            try:
-                u.set_rule(rule.encode("utf-8", "surrogateescape"), lenient=True)
-            except ACLError as e:
-                raise ValueError("%s: Error in user declaration '%s': %s" % (origin, rule, e))
-        out[name] = u
+        try:
+            out[name] = user_from_rules(name, args[1:])
+        except ValueError as e:
+            raise ValueError("%s: %s" % (origin, e))
     return out
 
 
@@ -1025,7 +1166,6 @@ def parse_acl_file(path):
             data = f.read()
     except OSError as e:
         return None, "Error loading ACLs, opening file '%s': %s" % (path, e.strerror)
-    from .resp import split_args
     errors = []
     out = {}
     for lineno, raw in enumerate(data.split(b"\n"), 1):
@@ -1051,9 +1191,13 @@ def parse_acl_file(path):
             errors.append("WARNING: Duplicate user '%s' found on line %d. " %
                           (name.decode("utf-8", "replace"), lineno))
             continue
+        rules, unmatched = merge_selector_arguments(argv[2:])
+        if unmatched is not None:
+            errors.append("%s:%d: Unmatched parenthesis in selector definition." % (path, lineno))
+            continue
         u = out[name] = User(name)
         syntax_error = False
-        for rule in argv[2:]:
+        for rule in rules:
             try:
                 u.set_rule(rule)
             except ACLError as e:
@@ -1157,8 +1301,7 @@ def check_exposure(config, built):
     default = built[b"default"]
     if not exposed or not default.enabled or not default.nopass:
         return None
-    bits = table.category_bits(CATEGORY_FLAG["exec"])
-    if not default.allowed & bits:
+    if not default.allows_any(table.category_bits(CATEGORY_FLAG["exec"])):
         return None
     where = config.origin.get("bind", "(defaults)")
     return ("%s: refusing to listen on %s: the 'default' user needs no password and may run "
@@ -1251,14 +1394,22 @@ def acl_getuser_command(c):
     c.add_reply_array_len(len(u.passwords))
     for p in u.passwords:
         _reply_str(c, p)
-    _reply_str(c, "commands")
-    _reply_str(c, u.describe_commands())
-    _reply_str(c, "keys")
-    _reply_str(c, u.key_patterns_string())
-    _reply_str(c, "channels")
-    _reply_str(c, u.channel_patterns_string())
+    reply_selector_description(c, u.root)
     _reply_str(c, "selectors")
-    c.add_reply_array_len(0)
+    c.add_reply_array_len(len(u.selectors) - 1)
+    for sel in u.selectors[1:]:
+        c.add_reply_map_len(3)
+        reply_selector_description(c, sel)
+
+
+def reply_selector_description(c, sel):
+    """aclAddReplySelectorDescription: commands, keys, channels."""
+    _reply_str(c, "commands")
+    _reply_str(c, sel.describe_commands())
+    _reply_str(c, "keys")
+    _reply_str(c, sel.key_patterns_string())
+    _reply_str(c, "channels")
+    _reply_str(c, sel.channel_patterns_string())
 
 
 def acl_list_command(c):

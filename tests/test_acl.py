@@ -254,6 +254,62 @@ def test_acl_setuser_getuser_list_and_errors_match_redis(make_daemon, redis_serv
     rr.execute_command("ACL", "DELUSER", "keys")
 
 
+SELECTOR_STEPS = [
+    ("ACL", "SETUSER", "sel", "reset", "on", "nopass", "+get", "~k*", "(+set ~w* &ch*)",
+     "(", "+hget", "%R~h*", ")"),
+    ("ACL", "SETUSER", "sel", "(~x", "+del)"),
+    ("ACL", "GETUSER", "sel"),
+    ("ACL", "LIST"),
+    ("ACL", "DRYRUN", "sel", "get", "k1"), ("ACL", "DRYRUN", "sel", "get", "w1"),
+    ("ACL", "DRYRUN", "sel", "set", "w1", "v"), ("ACL", "DRYRUN", "sel", "set", "k1", "v"),
+    ("ACL", "DRYRUN", "sel", "hget", "h1", "f"), ("ACL", "DRYRUN", "sel", "hget", "k1", "f"),
+    ("ACL", "DRYRUN", "sel", "del", "x"), ("ACL", "DRYRUN", "sel", "del", "x", "k1"),
+    ("ACL", "DRYRUN", "sel", "publish", "ch1", "m"), ("ACL", "DRYRUN", "sel", "lpush", "k1", "v"),
+    ("AUTH", "sel", "any"),
+    ("GET", "k1"), ("SET", "w1", "v"), ("SET", "k1", "v"), ("HGET", "k1", "f"),
+    ("MSET", "w1", "v", "k1", "v"), ("LPUSH", "x", "v"), ("ACL", "WHOAMI"),
+    ("AUTH", "admin2", "pw"),
+    ("ACL", "SETUSER", "sel", "(~x", "+del"),
+    ("ACL", "SETUSER", "sel", "(~x bogus)"),
+    ("ACL", "SETUSER", "sel", "(~x +nosuchcmd)"),
+    ("ACL", "SETUSER", "sel", "(~* ~x)"),
+    ("ACL", "SETUSER", "sel", "(\"unbalanced)"),
+    ("ACL", "GETUSER", "sel"),
+    ("ACL", "SETUSER", "sel", "clearselectors"),
+    ("ACL", "GETUSER", "sel"),
+    ("ACL", "SETUSER", "sel", "(+@all ~* &*)"),
+    ("ACL", "DRYRUN", "sel", "flushall"),
+    ("ACL", "SETUSER", "sel", "reset"),
+    ("ACL", "LIST"),
+    ("ACL", "DELUSER", "sel"),
+]
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_selectors_match_redis(make_daemon, redis_server_port, resp):
+    """Redis 7's selectors: a command passes if one selector allows all of it;
+    GETUSER, ACL LIST, the errors and the denial told match redis-server."""
+    d = make_daemon()
+    for port in (d.port, redis_server_port):
+        r = redis.Redis(port=port)
+        # ACL LIST is compared whole: only default, admin2 and sel on both.
+        others = [u for u in r.execute_command("ACL", "USERS") if u != b"default"]
+        if others:
+            r.execute_command("ACL", "DELUSER", *others)
+        r.execute_command("ACL", "SETUSER", "admin2", "on", ">pw", "+@all", "~*", "&*")
+        r.execute_command("ACL", "LOG", "RESET")
+    try:
+        same_side_by_side(d, redis_server_port, *SELECTOR_STEPS, resp=resp)
+        # The denial each rejected command logged: the relevant error of
+        # the selectors (the command's, else the last key none matched).
+        logs = [[(e["reason"], e["context"], e["object"], e["username"], e["count"])
+                 for e in redis.Redis(port=port, decode_responses=True).acl_log()]
+                for port in (d.port, redis_server_port)]
+        assert logs[0] == logs[1] and len(logs[0]) == 4, logs
+    finally:
+        redis.Redis(port=redis_server_port).execute_command("ACL", "DELUSER", "sel", "admin2")
+
+
 def test_acl_list_describes_users_as_redis(make_daemon, redis_server_port):
     d = make_daemon()
     rr = redis.Redis(port=redis_server_port)
@@ -457,7 +513,8 @@ def test_plugin_commands_declare_their_categories(make_daemon, tmp_path):
 
 def test_a_bad_user_rule_names_file_line_and_reason(tmp_path):
     conf = tmp_path / "bad.conf"
-    conf.write_text("port 0\nunixsocket \"\"\n\nuser bob on +@nosuchcat\nuser ann on %X~k\n")
+    conf.write_text("port 0\nunixsocket \"\"\n\nuser bob on +@nosuchcat\nuser ann on %X~k\n"
+                    "user sel on (~k +get\n")
     env = dict(os.environ, PYTHONPATH=ROOT)
     p = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
@@ -466,6 +523,8 @@ def test_a_bad_user_rule_names_file_line_and_reason(tmp_path):
     assert "%s:4: Error in user declaration '+@nosuchcat': Unknown command or category name " \
            "in ACL" % conf in err
     assert "%s:5: Error in user declaration '%%X~k': Syntax error" % conf in err
+    assert "%s:6: Error in user declaration '(~k': Unmatched parenthesis in acl selector " \
+           "starting at '(~k'." % conf in err
     p = subprocess.run([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 1 and ":4: Error in user declaration" in p.stderr.decode()
@@ -514,7 +573,8 @@ def test_enable_exec_no_switches_off_signals_and_private_process_state(make_daem
 
 def test_aclfile_load_and_save(make_daemon, tmp_path):
     aclfile = tmp_path / "users.acl"
-    aclfile.write_text("user default on nopass ~* &* +@all\nuser ann on >a1 ~ann:* +get\n")
+    aclfile.write_text("user default on nopass ~* &* +@all\nuser ann on >a1 ~ann:* +get "
+                       "(~log:* +xadd)\n")
     os.chmod(aclfile, 0o600)
     d = make_daemon("aclfile %s\n" % aclfile)
     r = d.client(decode_responses=True)
@@ -525,12 +585,21 @@ def test_aclfile_load_and_save(make_daemon, tmp_path):
     text = aclfile.read_text()
     assert "user zed on #%s resetchannels -@all +ping\n" % \
         __import__("hashlib").sha256(b"z").hexdigest() in text
+    assert "user ann on #%s ~ann:* resetchannels -@all +get (~log:* resetchannels -@all " \
+        "+xadd)\n" % __import__("hashlib").sha256(b"a1").hexdigest() in text
     assert os.stat(aclfile).st_mode & 0o777 == 0o600
-    aclfile.write_text("user default on nopass ~* &* +@all\nuser bad on +@nosuchcat\n")
+    assert r.execute_command("ACL", "LOAD") == "OK"
+    ann = d.client(username="ann", password="a1", decode_responses=True)
+    assert ann.xadd("log:1", {"f": "v"}, id="1-1") == "1-1" and ann.get("ann:x") is None
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        ann.xadd("ann:x", {"f": "v"})
+    aclfile.write_text("user default on nopass ~* &* +@all\nuser bad on +@nosuchcat\n"
+                       "user worse on (+get ~k\n")
     with pytest.raises(redis.exceptions.ResponseError) as e:
         r.execute_command("ACL", "LOAD")
     assert "%s:2: Error in applying operation '+@nosuchcat': Unknown command or category " \
            "name in ACL." % aclfile in str(e.value)
+    assert "%s:3: Unmatched parenthesis in selector definition." % aclfile in str(e.value)
     assert r.execute_command("ACL", "USERS") == ["admin", "ann", "default", "fleet", "zed"]
 
 
@@ -614,6 +683,7 @@ def test_config_rewrite_keeps_the_acl_users_across_a_restart(make_daemon, tmp_pa
     d = make_daemon(subdir="rw")
     r = d.client(decode_responses=True)
     r.execute_command("ACL", "SETUSER", "kept", "on", ">kp", "~k:*", "+get", "+set")
+    r.execute_command("ACL", "SETUSER", "sel", "on", ">sp", "+get", "~a*", "(+set ~b*)")
     assert r.execute_command("CONFIG", "REWRITE") == "OK"
     text = open(d.conf).read()
     assert text.count("user default ") == 1
@@ -628,6 +698,10 @@ def test_config_rewrite_keeps_the_acl_users_across_a_restart(make_daemon, tmp_pa
         assert k.set("k:1", "v") is True
         with pytest.raises(redis.exceptions.NoPermissionError):
             k.get("other")
+        sel = d2.client(username="sel", password="sp", decode_responses=True)
+        assert sel.set("b1", "v") is True and sel.get("a1") is None
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            sel.set("a1", "v")      # +set is the selector's, on b* only
     finally:
         d2.stop()
 
