@@ -234,8 +234,8 @@ _FIXED_KEYS = {}
 
 def fixed_key_positions(cmd):
     """get_keys() for cmd precomputed, when it does not depend on argv but
-    for its length: ([(position, rights needed)], the argc they need) or None."""
-    if cmd.fullname in ("set", "sort", "sort_ro"):
+    for its length: ([(position, KeySpec)], the argc they need) or None."""
+    if cmd.fullname in _GETKEYS_PROCS:
         return None
     positions = []
     need = 0
@@ -245,24 +245,28 @@ def fixed_key_positions(cmd):
             return None
         first = spec.begin[1]
         last = first + spec.find[1]
-        positions.extend((i, spec.needs) for i in range(first, last + 1, spec.find[2]))
+        positions.extend((i, spec) for i in range(first, last + 1, spec.find[2]))
         need = max(need, last + 1)
     return tuple(positions), need
 
 
+def command_has_keys(cmd):
+    """doesCommandHaveKeys: key specs, or a getkeys proc."""
+    return bool(cmd.key_specs) or cmd.fullname in _GETKEYS_PROCS
+
+
 def get_keys(cmd, argv):
-    """[(position, rights needed)] of the keys in argv (getKeysUsingKeySpecs).
+    """[(position, KeySpec)] of the keys in argv (getKeysFromCommandWithSpecs):
+    the spec's flags say how the key is used, its `needs` the rights.
 
     A malformed command yields no keys: it fails in its own handler.
     """
     fixed = _FIXED_KEYS.get(cmd)
     if fixed is not None:
         return fixed[0] if len(argv) >= fixed[1] else ()
-    name = cmd.fullname
-    if name == "set":
-        return _set_keys(argv)
-    if name in ("sort", "sort_ro"):
-        return _sort_keys(argv)
+    proc = _GETKEYS_PROCS.get(cmd.fullname)
+    if proc is not None:
+        return proc(argv)
     argc = len(argv)
     out = []
     for spec in cmd.key_specs:
@@ -297,10 +301,9 @@ def get_keys(cmd, argv):
         else:
             return []
         if last >= argc or last < first or first >= argc:
-            if find[0] == "keynum" and last == first - 1:
-                continue        # numkeys 0
+            # Also numkeys 0: Redis's getkeys procs then find no key at all.
             return []
-        out.extend((i, spec.needs) for i in range(first, last + 1, step))
+        out.extend((i, spec) for i in range(first, last + 1, step))
         if spec.incomplete:
             return []
     return out
@@ -318,16 +321,37 @@ def _find_keyword(argv, keyword, startfrom):
     return 0
 
 
+# The getkeys procs Redis uses where specs can't tell (VARIABLE_FLAGS, an
+# unknown spec): which key, and how it is used, depends on the arguments.
+_READ_SPEC = KeySpec(("RO", "ACCESS"), ("index", 1), ("range", 0, 1, 0))
+_READ_WRITE_SPEC = KeySpec(("RW", "ACCESS", "UPDATE"), ("index", 1), ("range", 0, 1, 0))
+_OVERWRITE_SPEC = KeySpec(("OW", "UPDATE"), ("index", 1), ("range", 0, 1, 0))
+
+
 def _set_keys(argv):
-    """setGetKeys: SET needs read access only with GET."""
+    """setGetKeys: SET reads its key only with GET."""
     if len(argv) > 3 and any(a.lower() == b"get" for a in argv[3:]):
-        return [(1, ACL_ALL_PERMISSION)]
-    return [(1, ACL_WRITE_PERMISSION)]
+        return [(1, _READ_WRITE_SPEC)]
+    return [(1, _OVERWRITE_SPEC)]
+
+
+def _bitfield_keys(argv):
+    """bitfieldGetKeys: read-only when every subcommand is GET."""
+    i = 2
+    while i < len(argv):
+        op = argv[i].lower()
+        if op == b"get" and i + 2 < len(argv):
+            i += 3
+        elif op == b"overflow" and i + 1 < len(argv):
+            i += 2
+        else:
+            return [(1, _READ_WRITE_SPEC)]
+    return [(1, _READ_SPEC)]
 
 
 def _sort_keys(argv):
     """sortGetKeys: the sorted key, and the last STORE destination."""
-    keys = [(1, ACL_READ_PERMISSION)]
+    keys = [(1, _READ_SPEC)]
     store = None
     i = 2
     skips = {b"limit": 2, b"get": 1, b"by": 1}
@@ -339,8 +363,12 @@ def _sort_keys(argv):
             store = i + 1
         i += 1
     if store is not None:
-        keys.append((store, ACL_WRITE_PERMISSION))
+        keys.append((store, _OVERWRITE_SPEC))
     return keys
+
+
+_GETKEYS_PROCS = {"set": _set_keys, "bitfield": _bitfield_keys, "sort": _sort_keys,
+                  "sort_ro": _sort_keys}
 
 
 # Channels named by the pub/sub commands (getChannelsFromCommand): which
@@ -579,8 +607,8 @@ class Selector:
                 if not cache:
                     cache.append(get_keys(cmd, argv))
                 keys = cache[0]
-            for pos, needs in keys:
-                if not self.check_key(argv[pos], needs):
+            for pos, spec in keys:
+                if not self.check_key(argv[pos], spec.needs):
                     return ACL_DENIED_KEY, pos
         if not self.allchannels:
             spec = _CHANNEL_ARGS.get(cmd.fullname)

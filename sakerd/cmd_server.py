@@ -12,8 +12,8 @@ from .networking import (
     CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT, CLIENT_TYPE_NAMES, CLIENT_UNIX_SOCKET,
     authenticate_peer, client_command_help,
     client_info_string, free_client, free_client_async, remove_client_from)
-from .acl import (users, category_names, update_default_password, ACL_DENIED_AUTH,
-                  ACL_LOG_CTX_TOPLEVEL)
+from .acl import (command_has_keys, get_keys, users, category_names, update_default_password,
+                  ACL_DENIED_AUTH, ACL_LOG_CTX_TOPLEVEL)
 from .auth_throttle import auth_failed, auth_succeeded, auth_throttled
 from .resp import string2ll
 from .server import (
@@ -509,13 +509,62 @@ def resp3_to_resp2(data):
     return b"".join(out)
 
 
+# Commands whose keys may all be absent (Redis's CMD_NO_MANDATORY_KEYS).
+_NO_MANDATORY_KEYS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"))
+# addReplyFlagsForKeyArgs' names, in its order.
+_KEY_FLAG_NAMES = (("RO", "RO"), ("RW", "RW"), ("OW", "OW"), ("RM", "RM"),
+                   ("ACCESS", "access"), ("UPDATE", "update"), ("INSERT", "insert"),
+                   ("DELETE", "delete"), ("NOT_KEY", "not_key"), ("INCOMPLETE", "incomplete"),
+                   ("VARIABLE_FLAGS", "variable_flags"))
+
+
+def command_getkeys_command(c):
+    get_keys_subcommand(c, False)
+
+
+def command_getkeysandflags_command(c):
+    get_keys_subcommand(c, True)
+
+
+def get_keys_subcommand(c, with_flags):
+    """getKeysSubcommandImpl: the keys of a full command, as Redis finds them."""
+    argv = c.argv[2:]
+    cmd = server.lookup_command(argv)
+    if cmd is None:
+        c.add_reply_error("Invalid command specified")
+        return
+    if not command_has_keys(cmd):
+        c.add_reply_error("The command has no key arguments")
+        return
+    if (cmd.arity > 0 and cmd.arity != len(argv)) or len(argv) < -cmd.arity:
+        c.add_reply_error("Invalid number of arguments specified for command")
+        return
+    keys = get_keys(cmd, argv)
+    if not keys and cmd.fullname not in _NO_MANDATORY_KEYS:
+        c.add_reply_error("Invalid arguments specified for command")
+        return
+    c.add_reply_array_len(len(keys))
+    for pos, spec in keys:
+        if with_flags:
+            c.add_reply_array_len(2)
+            c.add_reply_bulk(argv[pos])
+            names = [name for flag, name in _KEY_FLAG_NAMES if flag in spec.flags]
+            c.add_reply_set_len(len(names))
+            c.add_reply("".join("+%s\r\n" % name for name in names).encode())
+        else:
+            c.add_reply_bulk(argv[pos])
+
+
 def command_help_command(c):
     c.add_reply_help("COMMAND", [
         "(no subcommand)", "    Return details about all commands.",
         "COUNT", "    Return the total number of commands in this server.",
         "LIST", "    Return a list of all commands in this server.",
         "INFO [<command-name> ...]", "    Return details about multiple commands.",
-        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands."])
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
+        "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command."])
 
 
 # ---- CONFIG ---------------------------------------------------------------------------
@@ -824,6 +873,8 @@ COMMANDS = [
         _SUB("list", command_list_command, -2, _ANY, group=_SRV, summary="Get an array of Redis command names"),
         _SUB("info", command_info_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command details, or all when no argument is given."),
         _SUB("docs", command_docs_command, -2, _ANY, group=_SRV, summary="Get array of specific Redis command documentation"),
+        _SUB("getkeys", command_getkeys_command, -4, _ANY, group=_SRV, summary="Extract keys given a full Redis command"),
+        _SUB("getkeysandflags", command_getkeysandflags_command, -4, _ANY, group=_SRV, summary="Extract keys and access flags given a full Redis command"),
         _SUB("help", command_help_command, 2, _ANY, group=_SRV, summary="Show helpful text about the different subcommands"),
     ], _SRV, _ANY, proc=command_command, arity=-1),
     _container("config", [
