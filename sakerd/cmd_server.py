@@ -729,6 +729,17 @@ def time_command(c):
     c.add_reply_bulks([b"%d" % (t // 1000000), b"%d" % (t % 1000000)])
 
 
+def role_command(c):
+    """ROLE: always a master with no replicas (sakerd replicates nothing)."""
+    c.add_reply(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n")
+
+
+def lastsave_command(c):
+    """LASTSAVE: nothing is ever saved, so the start, as Redis's lastsave
+    before any save (INFO persistence's rdb_last_save_time)."""
+    c.add_reply_long_long(int(server.stat_starttime))
+
+
 def monitor_command(c):
     if c.flags & CLIENT_MONITOR:
         return
@@ -898,6 +909,10 @@ COMMANDS = [
     Command("flushall", flushall_command, -1, CMD_WRITE, group="keyspace",
             summary="Remove all keys from all databases"),
     Command("time", time_command, 1, CMD_FAST | _ANY, group=_SRV, summary="Return the current server time"),
+    Command("role", role_command, 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_FAST | _ANY, group=_SRV,
+            summary="Return the role of the instance in the context of replication"),
+    Command("lastsave", lastsave_command, 1, CMD_FAST | _ANY, group=_SRV, acl="admin dangerous",
+            summary="Get the UNIX time stamp of the last successful save to disk"),
     Command("monitor", monitor_command, 1, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_SRV,
             summary="Listen for all requests received by the server in real time", acl="exec"),
     Command("shutdown", shutdown_command, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_ALLOW_BUSY |

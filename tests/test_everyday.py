@@ -9,8 +9,10 @@ slow command, redis-benchmark's whole default test set, redis-cli's
 --memkeys and the persistence directives sakerd refuses.
 """
 
+import datetime
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -96,6 +98,7 @@ SORT sz BY nosort DESC LIMIT 1 5|SORT sz|RPUSH nn 1 x 2|SORT nn|RPUSH fl 1.5 -2 
 SORT sl LIMIT 0 0|SORT sl GET # LIMIT 0 0 STORE d3|EXISTS d3
 GETEX|GETRANGE s 0|SETRANGE s 0|LCS a|COPY a|MOVE a|SWAPDB 0|RANDOMKEY x|TOUCH|EXPIRETIME|LSET l 0|LREM l 0|LINSERT l a b|LPOS l
 HSCAN h|HRANDFIELD|SORT|SORT_RO|OBJECT ENCODING|MEMORY USAGE
+ROLE|ROLE x|LASTSAVE x
 """
 
 
@@ -203,6 +206,12 @@ def test_redis_cli_memkeys_reports_bytes_per_type(sakerd, r):
         m = re.search(r"^1 %s with ([0-9]+) bytes" % kind, out, re.M)
         assert m and int(m.group(1)) > 0, out
     assert re.search(r"Biggest string found '\"s\"' has ([0-9]+) bytes", out)
+
+
+def test_lastsave_is_the_start_as_info_persistence_says(sakerd, r):
+    info = r.info("persistence")
+    assert r.lastsave() == datetime.datetime.fromtimestamp(info["rdb_last_save_time"])
+    assert abs(info["rdb_last_save_time"] - (time.time() - r.info("server")["uptime_in_seconds"])) <= 2
 
 
 def test_config_accepts_only_the_no_persistence_values(make_daemon, r):
