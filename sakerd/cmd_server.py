@@ -5,7 +5,7 @@ WAIT.
 
 import time
 
-from . import __version__, REDIS_COMPAT_VERSION, config as configmod
+from . import __version__, REDIS_COMPAT_VERSION, config as configmod, tracking
 from .log import log, LL_NOTICE, LL_WARNING, set_level
 from .networking import (
     CLIENT_CLOSE_AFTER_REPLY, CLIENT_MONITOR, CLIENT_PUBSUB, CLIENT_REPLY_OFF,
@@ -175,6 +175,7 @@ def reset_command(c):
         c.flags &= ~CLIENT_MONITOR
         remove_client_from(server.monitors, c)
     c.flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT)
+    tracking.disable_tracking(c)
     c.db = server.db[0]
     c.resp = 2
     c.name = None
@@ -691,17 +692,25 @@ def signal_flushed_db(db):
     touch_all_watched_keys_in_db(db, None)
 
 
+def signal_flushed_dbs(dbs):
+    """A flush of dbs: each is signalled, then the tracking clients told
+    that every key is invalid (trackingInvalidateKeysOnFlush)."""
+    for db in dbs:
+        signal_flushed_db(db)
+    tracking.invalidate_keys_on_flush()
+
+
 def flushdb_command(c):
     if _flush_args_ok(c):
-        signal_flushed_db(c.db)
+        signal_flushed_dbs([c.db])
         c.db.flush()
         c.add_reply(OK)
 
 
 def flushall_command(c):
     if _flush_args_ok(c):
+        signal_flushed_dbs(server.db)
         for db in server.db:
-            signal_flushed_db(db)
             db.flush()
         c.add_reply(OK)
 
@@ -876,6 +885,10 @@ COMMANDS = [
         _SUB("setname", client_setname_command, 3, _ANY, group=_CONN, summary="Set the current connection name"),
         _SUB("getname", client_getname_command, 2, _ANY, group=_CONN, summary="Get the current connection name"),
         _SUB("reply", client_reply_command, 3, _ANY, group=_CONN, summary="Instruct the server whether to reply to commands"),
+        _SUB("tracking", tracking.client_tracking_command, -3, CMD_NOSCRIPT | _ANY, group=_CONN, summary="Enable or disable server assisted client side caching support"),
+        _SUB("caching", tracking.client_caching_command, 3, CMD_NOSCRIPT | _ANY, group=_CONN, summary="Instruct the server about tracking or not keys in the next request"),
+        _SUB("getredir", tracking.client_getredir_command, 2, CMD_NOSCRIPT | _ANY, group=_CONN, summary="Get tracking notifications redirection client ID if any"),
+        _SUB("trackinginfo", tracking.client_trackinginfo_command, 2, CMD_NOSCRIPT | _ANY, group=_CONN, summary="Return information about server assisted client side caching for the current connection"),
         _SUB("unblock", client_unblock_command, -3, CMD_ADMIN | CMD_NOSCRIPT | _ANY, group=_CONN, summary="Unblock a client blocked in a blocking command from a different connection"),
         _SUB("help", client_help_command, 2, _ANY, group=_CONN, summary="Show helpful text about the different subcommands"),
     ], _CONN, _ANY),

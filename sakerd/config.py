@@ -253,6 +253,7 @@ DIRECTIVES = [
               mutable=False, multi=True),
     Directive("slowlog-log-slower-than", _int_range(-1, 2 ** 63 - 1), 10000),
     Directive("slowlog-max-len", _int_range(0, 2 ** 31 - 1), 128),
+    Directive("tracking-table-max-keys", _int_range(0, 2 ** 63 - 1), 1000000),
     Directive("lua-debug-checks", _bool, False),
     # Access control (acl.py). `user` and `unixsocket-peer-user` lines are
     # repeatable: load_string() collects them in user_lines / peer_user_lines.

@@ -191,13 +191,17 @@ def signal_modified_key(c, db, key):
     """signalModifiedKey(): every write calls this for each key it changes.
 
     c is the client that wrote (None for expiry and the server itself).
-    The one hook on the write path: WATCH (multi.py) and the clients blocked
-    on keys (blocked.py) hang off it; each costs one dict test when unused.
+    The one hook on the write path: WATCH (multi.py), the clients blocked
+    on keys (blocked.py) and client-side caching (tracking.py) hang off it;
+    each costs one test when unused. The hottest writes (SET, INCR, LPUSH...)
+    inline these tests before calling it.
     """
     if db.watched_keys:
         _multi.touch_watched_key(db, key)
     if db.blocking_keys:
         _blocked.signal_key_as_ready(db, key)
+    if server.tracking_clients:
+        _tracking.invalidate_key(c, key)
 
 
 def active_expire_cycle(time_limit_us):
@@ -255,5 +259,5 @@ def databases_cron():
 
 
 # At the end: these modules import this one (through t_string).
-from . import blocked as _blocked, multi as _multi  # noqa: E402
+from . import blocked as _blocked, multi as _multi, tracking as _tracking  # noqa: E402
 from .notify import notify_keyspace_event, NOTIFY_EXPIRED, NOTIFY_NEW  # noqa: E402

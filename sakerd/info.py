@@ -12,7 +12,7 @@ import resource
 import sys
 import time
 
-from . import __version__, REDIS_COMPAT_VERSION
+from . import __version__, REDIS_COMPAT_VERSION, tracking
 from .acl import (users as acl_users, ACL_DENIED_AUTH, ACL_DENIED_CHANNEL, ACL_DENIED_CMD,
                   ACL_DENIED_KEY)
 from .auth_throttle import stats as auth_stats
@@ -70,7 +70,7 @@ def section_clients():
         ("client_recent_max_input_buffer", server.stat_client_recent_max_input),
         ("client_recent_max_output_buffer", server.stat_client_recent_max_output),
         ("blocked_clients", server.blocked_clients),
-        ("tracking_clients", 0),
+        ("tracking_clients", server.tracking_clients),
         ("clients_in_timeout_table", sum(1 for c in server.clients.values()
                                           if c.bstate is not None and c.bstate.timeout)),
         ("pubsub_clients", sum(1 for c in server.clients.values()
@@ -155,6 +155,9 @@ def section_stats():
         ("pubsub_channels", len(server.pubsub_channels)),
         ("pubsub_patterns", len(server.pubsub_patterns)),
         ("pubsubshard_channels", len(server.pubsub_shard_channels)),
+        ("tracking_total_keys", tracking.total_keys()),
+        ("tracking_total_items", tracking.total_items()),
+        ("tracking_total_prefixes", tracking.total_prefixes()),
         ("total_error_replies", server.stat_total_error_replies),
         ("client_query_buffer_limit_disconnections", server.stat_client_qbuf_limit_disconnections),
         ("client_output_buffer_limit_disconnections", server.stat_client_outbuf_limit_disconnections),

@@ -23,6 +23,8 @@ from .log import log, LL_VERBOSE, LL_WARNING
 from .resp import RequestReader, encode_bulk_array, repr_arg
 from .server import server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT
 from .acl import users, user_for_peer, SERVER_USER
+from .tracking import (CLIENT_TRACKING, CLIENT_TRACKING_BCAST, CLIENT_TRACKING_BROKEN_REDIR,
+                       disable_tracking, redirection as tracking_redirection)
 
 # Client flags (the subset of Redis's that sakerd uses, same meaning).
 CLIENT_MONITOR = 1 << 2
@@ -103,7 +105,8 @@ class Client:
         "obuf_soft_limit_reached_time", "pubsub_channels", "pubsub_patterns",
         "pubsub_shard_channels",
         "send", "events_installed", "peer_is_local", "user_data", "user", "peer_uid",
-        "mstate", "watched_keys", "bstate", "pending_argvs")
+        "mstate", "watched_keys", "bstate", "pending_argvs", "tracking_redirection",
+        "tracking_prefixes")
 
     def __init__(self, sock, fd, flags=0):
         self.id = server.next_client_id
@@ -139,6 +142,8 @@ class Client:
         self.watched_keys = []      # WatchedKey entries (multi.py)
         self.bstate = None          # what a blocked client waits for (blocked.py)
         self.pending_argvs = None   # requests parsed behind a blocking command
+        self.tracking_redirection = 0   # CLIENT TRACKING REDIRECT id (tracking.py)
+        self.tracking_prefixes = None   # BCAST prefixes: {prefix: None}
 
     # ---- replies (hot path) ------------------------------------------
 
@@ -446,6 +451,8 @@ def free_client(c):
         remove_client_from(server.unblocked_clients, c)
     if c.flags & CLIENT_MONITOR:
         remove_client_from(server.monitors, c)
+    if c.flags & CLIENT_TRACKING:
+        disable_tracking(c)
     unlink_client(c)
     server.clients.pop(c.id, None)
     if c.flags & CLIENT_CLOSE_ASAP:
@@ -726,7 +733,8 @@ def clients_cron_handle_timeout(c, now):
 
 # CLIENT LIST's flag letters, in Redis's order (catClientInfoString).
 _FLAG_LETTERS = ((CLIENT_MONITOR, "O"), (CLIENT_PUBSUB, "P"), (CLIENT_MULTI, "x"),
-                 (CLIENT_BLOCKED, "b"), (CLIENT_DIRTY_CAS, "d"), (CLIENT_CLOSE_AFTER_REPLY, "c"),
+                 (CLIENT_BLOCKED, "b"), (CLIENT_TRACKING, "t"), (CLIENT_TRACKING_BROKEN_REDIR, "R"),
+                 (CLIENT_TRACKING_BCAST, "B"), (CLIENT_DIRTY_CAS, "d"), (CLIENT_CLOSE_AFTER_REPLY, "c"),
                  (CLIENT_UNBLOCKED, "u"), (CLIENT_CLOSE_ASAP, "A"), (CLIENT_UNIX_SOCKET, "U"))
 
 
@@ -747,13 +755,13 @@ def client_info_string(c):
     return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
             "sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=%d "
             "rbs=%d rbp=%d obl=0 oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=%s "
-            "redir=-1 resp=%d") % (
+            "redir=%d resp=%d") % (
         c.id, c.addr, c.laddr, c.fd, (c.name or b"").decode("utf-8", "replace"),
         now - c.ctime, now - c.last_interaction, client_flags_string(c), c.db.id,
         len(c.pubsub_channels), len(c.pubsub_patterns), len(c.pubsub_shard_channels),
         len(c.mstate) if c.flags & CLIENT_MULTI else -1, qbuf, 0, c.reader.argv_len_sum,
         multi_state_mem_overhead(c), len(c.buf), len(c.buf), len(c.buf), len(c.buf) + qbuf, events, cmd,
-        c.user.name.decode("utf-8", "replace"), c.resp)
+        c.user.name.decode("utf-8", "replace"), tracking_redirection(c), c.resp)
 
 
 def multi_state_mem_overhead(c):
@@ -818,6 +826,10 @@ def monitor_feed(c, argv):
 
 def client_command_help():
     return [
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME",
         "    Return the name of the current connection.",
         "ID",
@@ -846,6 +858,11 @@ def client_command_help():
         "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "    Unblock the specified blocked client.",
     ]

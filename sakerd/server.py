@@ -141,6 +141,7 @@ class Server:
         self.cron_handlers = []
         self.event_handlers = []    # fn(event dict), for every lifecycle event (fleet.py)
         self.deferred_pushes = []   # (client, frame): see pubsub.publish
+        self.tracking_clients = 0   # clients with CLIENT TRACKING on (tracking.py)
         self.fanout = None          # the open pubsub.Fanout batch, if any
         self.notify_keyspace_events = 0   # NOTIFY_* classes published (notify.py)
         self.prev_err_count = 0     # error replies when a command last counted a failure
@@ -302,6 +303,8 @@ class Server:
             # After the command, as Redis 7: SELECT shows the new db.
             from .networking import monitor_feed
             monitor_feed(c, c.argv)
+        if self.tracking_clients:
+            _tracking.after_command(c, cmd, argv)
         if self.deferred_pushes:
             from .pubsub import flush_deferred_pushes
             flush_deferred_pushes(c)
@@ -338,6 +341,8 @@ class Server:
         if self.monitors and not cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN):
             from .networking import monitor_feed
             monitor_feed(c, c.argv)
+        if self.tracking_clients:
+            _tracking.after_command(c, cmd, c.argv)
         ns = _perf_counter_ns() - clock
         cmd.calls += 1
         cmd.nsec += ns
@@ -501,6 +506,8 @@ def server_cron(el, id, data):
         from . import auth_throttle
         auth_throttle.prune()
     db.databases_cron()
+    if server.tracking_clients:
+        _tracking.limit_used_slots()
     server.resume_accepting()
     for handler in list(server.cron_handlers):
         handler()
@@ -575,6 +582,7 @@ _networking = None  # sakerd.networking, bound by the first before_sleep()
 # them without an import statement (which costs ~0.5 us).
 _multi = None
 _blocked = None
+_tracking = None
 
 
 def before_sleep(el):
@@ -585,6 +593,8 @@ def before_sleep(el):
         from . import networking as _networking
     if server.clients_timeout_table or server.unblocked_clients or server.ready_keys:
         _blocked.before_sleep()
+    if server.tracking_clients:
+        _tracking.broadcast_invalidation_messages()
     _networking.handle_clients_with_pending_writes()
     _networking.free_clients_in_async_free_queue()
 
@@ -661,8 +671,8 @@ def adjust_open_files_limit():
 
 
 def bind_hook_modules():
-    global _multi, _blocked
-    from . import multi as _multi, blocked as _blocked
+    global _multi, _blocked, _tracking
+    from . import multi as _multi, blocked as _blocked, tracking as _tracking
 
 
 def init_server(config):

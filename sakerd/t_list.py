@@ -58,7 +58,7 @@ def push_generic(c, head, xx=False):
     else:
         lst.extend(argv[2:])
     c.add_reply(b":%d\r\n" % len(lst))
-    if db.watched_keys or db.blocking_keys:
+    if db.watched_keys or db.blocking_keys or server.tracking_clients:
         # signal_modified_key's own tests, inlined: the call costs more.
         signal_modified_key(c, db, key)
     if server.notify_keyspace_events:
@@ -119,7 +119,8 @@ def pop_generic(c, head):
         pop = lst.popleft if head else lst.pop
         items = [pop() for _ in range(min(count, len(lst)))]
         c.add_reply_bulks(items)
-    if not lst or db.watched_keys or db.blocking_keys or server.notify_keyspace_events:
+    if not lst or db.watched_keys or db.blocking_keys or server.notify_keyspace_events or \
+            server.tracking_clients:
         list_elements_removed(c, db, key, head, lst)
 
 

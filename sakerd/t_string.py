@@ -231,7 +231,7 @@ def set_command(c):
     if expires and key in expires and not db.expire_if_needed(key):
         del expires[key]
     db.dict[key] = argv[2]
-    if db.watched_keys or db.blocking_keys:
+    if db.watched_keys or db.blocking_keys or server.tracking_clients:
         # signal_modified_key's own tests, inlined: the call costs more.
         signal_modified_key(c, db, key)
     c.add_reply(OK)
@@ -378,7 +378,8 @@ def mset_command(c):
         c.add_reply_error("wrong number of arguments for '%s' command" % c.lastcmd.fullname)
         return
     db = c.db
-    if server.notify_keyspace_events or db.watched_keys or db.blocking_keys:
+    if server.notify_keyspace_events or db.watched_keys or db.blocking_keys or \
+            server.tracking_clients:
         mset_generic(c, db, argv)
         c.add_reply(OK)
         return
@@ -440,7 +441,7 @@ def incr_decr(c, incr):
         db.add(key, b"%d" % value)
     else:
         db.dict[key] = b"%d" % value
-    if db.watched_keys or db.blocking_keys:
+    if db.watched_keys or db.blocking_keys or server.tracking_clients:
         signal_modified_key(c, db, key)
     if server.notify_keyspace_events:
         notify_keyspace_event(NOTIFY_STRING, b"incrby", key, db.id)

@@ -88,6 +88,7 @@ NON_DEFAULT = [
     ("enable-exec no", "enable_exec", False),
     ("slowlog-log-slower-than -1", "slowlog_log_slower_than", -1),
     ("slowlog-max-len 5", "slowlog_max_len", 5),
+    ("tracking-table-max-keys 10", "tracking_table_max_keys", 10),
     ("lua-debug-checks yes", "lua_debug_checks", True),
     ("aclfile /etc/sakerd/users.acl", "aclfile", "/etc/sakerd/users.acl"),
     ("acllog-max-len 5", "acllog_max_len", 5),
