@@ -447,23 +447,19 @@ def client_getredir_command(c):
     c.add_reply_long_long(redirection(c))
 
 
+# CLIENT TRACKINGINFO's flags, in Redis's order: (the flags it needs, name).
+_INFO_FLAGS = ((CLIENT_TRACKING_BCAST, b"bcast"), (CLIENT_TRACKING_OPTIN, b"optin"),
+               (CLIENT_TRACKING_OPTIN | CLIENT_TRACKING_CACHING, b"caching-yes"),
+               (CLIENT_TRACKING_OPTOUT, b"optout"),
+               (CLIENT_TRACKING_OPTOUT | CLIENT_TRACKING_CACHING, b"caching-no"),
+               (CLIENT_TRACKING_NOLOOP, b"noloop"),
+               (CLIENT_TRACKING_BROKEN_REDIR, b"broken_redirect"))
+
+
 def client_trackinginfo_command(c):
     flags = c.flags
     names = [b"on" if flags & CLIENT_TRACKING else b"off"]
-    if flags & CLIENT_TRACKING_BCAST:
-        names.append(b"bcast")
-    if flags & CLIENT_TRACKING_OPTIN:
-        names.append(b"optin")
-        if flags & CLIENT_TRACKING_CACHING:
-            names.append(b"caching-yes")
-    if flags & CLIENT_TRACKING_OPTOUT:
-        names.append(b"optout")
-        if flags & CLIENT_TRACKING_CACHING:
-            names.append(b"caching-no")
-    if flags & CLIENT_TRACKING_NOLOOP:
-        names.append(b"noloop")
-    if flags & CLIENT_TRACKING_BROKEN_REDIR:
-        names.append(b"broken_redirect")
+    names.extend(name for need, name in _INFO_FLAGS if flags & need == need)
     c.add_reply_map_len(3)
     c.add_reply_bulk(b"flags")
     c.add_reply_set_len(len(names))
