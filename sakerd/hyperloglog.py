@@ -25,7 +25,9 @@ register in Python.
 
 import math
 import random
+import re
 import struct
+from collections import Counter
 
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_STRING
@@ -182,8 +184,13 @@ def _zeros(length):
 
 
 def sparse_registers(buf):
-    """The registers of a sparse HLL as 16384 bytes, or None if corrupt
-    (hllSparseToDense()'s walk: a VAL run past the end stops it)."""
+    """The registers of a sparse HLL as 16384 bytes, or None if corrupt.
+
+    hllSparseToDense()'s and hllMerge()'s walk as redis-server 7.0.15
+    (Debian's, with the CVE-2025-32023 fix) does it: a VAL run reaching past
+    register 16383 makes the value corrupt, even when the runs before it
+    covered exactly 16384 registers (7.0.15's source stops there and
+    accepts it)."""
     regs = bytearray(HLL_REGISTERS)
     idx = 0
     p = HLL_HDR_SIZE
@@ -192,7 +199,7 @@ def sparse_registers(buf):
         span, value, oplen = _opcode(buf, p, end)
         if value:
             if span + idx > HLL_REGISTERS:
-                break
+                return None
             regs[idx:idx + span] = bytes((value,)) * span
         idx += span
         p += oplen
@@ -213,27 +220,86 @@ def sparse_to_dense(buf):
     return out
 
 
+# The sparse opcodes as runs of one-byte opcodes (ZERO, VAL), each ended by
+# an XZERO (two bytes; one when truncated at the end, its second byte then
+# read as C reads the NUL terminator). Walking runs instead of opcodes keeps
+# the per-opcode work in C: a run's spans are one translate() and sum().
+_RUN = re.compile(rb"([\x00-\x3f\x80-\xff]*)([\x40-\x7f][\x00-\xff]?)?", re.DOTALL)
+_SPAN1 = bytes(b + 1 if b < 0x40 else (b & 3) + 1 if b & 0x80 else 0 for b in range(256))
+_ZERO_SPAN = bytes(b + 1 if b < 0x40 else 0 for b in range(256))
+
+
+def _xzero_span(buf, p, end):
+    return (((buf[p] & 0x3F) << 8) | (buf[p + 1] if p + 1 < end else 0)) + 1
+
+
+def _sparse_runs(buf):
+    """(one-byte opcodes run, its start, XZERO position or -1) over buf."""
+    p = HLL_HDR_SIZE
+    end = len(buf)
+    while p < end:
+        m = _RUN.match(buf, p)
+        yield m.group(1), p, m.start(2)
+        p = m.end()
+
+
+def locate_opcode(buf, index):
+    """hllSparseSet()'s step 1: (p, first, span, value, oplen, prev) of the
+    opcode covering register index (first: its first register; prev: the
+    opcode before, -1 if none), or None if the opcodes end before index.
+    (_sparse_runs() inlined: this is PFADD's hot loop.)"""
+    end = len(buf)
+    first = 0
+    prev = -1
+    p = HLL_HDR_SIZE
+    match = _RUN.match
+    while p < end:
+        m = match(buf, p)
+        run = m.group(1)
+        if run:
+            spans = run.translate(_SPAN1)
+            total = sum(spans)
+            if index < first + total:
+                # The opcode: whole 64-opcode chunks skipped by their sums.
+                k = 0
+                while True:
+                    chunk = sum(spans[k:k + 64])
+                    if index < first + chunk:
+                        break
+                    first += chunk
+                    k += 64
+                while index >= first + spans[k]:
+                    first += spans[k]
+                    k += 1
+                op = p + k
+                if op > p:
+                    prev = op - 1
+                b = buf[op]
+                value = ((b >> 2) & 0x1F) + 1 if b & 0x80 else 0
+                return op, first, spans[k], value, 1, prev
+            first += total
+            prev = p + len(run) - 1
+        xpos = m.start(2)
+        if xpos >= 0:
+            span = (((buf[xpos] & 0x3F) << 8) | (buf[xpos + 1] if xpos + 1 < end else 0)) + 1
+            if index < first + span:
+                return xpos, first, span, 0, 2, prev
+            first += span
+            prev = xpos
+        p = m.end()
+    return None
+
+
 def sparse_set(buf, index, count):
     """hllSparseSet(): (1 changed / 0 not / -1 corrupt, value): the value is
     buf edited in place, or a new dense one after a promotion."""
     if count > HLL_SPARSE_VAL_MAX_VALUE:
         return _promote(buf, index, count)
-    # Step 1: the opcode covering index.
-    p = HLL_HDR_SIZE
-    end = len(buf)
-    first = 0
-    prev = -1
-    span = value = 0
-    oplen = 1
-    while p < end:
-        span, value, oplen = _opcode(buf, p, end)
-        if index <= first + span - 1:
-            break
-        prev = p
-        p += oplen
-        first += span
-    if span == 0 or p >= end:
+    found = locate_opcode(buf, index)
+    if found is None:
         return -1, buf
+    p, first, span, value, oplen, prev = found
+    end = len(buf)
     nxt = p + oplen
     if nxt >= end:
         nxt = -1
@@ -358,15 +424,18 @@ def histogram_of(regs):
 def sparse_histogram(buf):
     """hllSparseRegHisto(): (reghisto, valid)."""
     histo = [0] * 64
-    idx = 0
-    p = HLL_HDR_SIZE
     end = len(buf)
-    while p < end:
-        span, value, oplen = _opcode(buf, p, end)
-        idx += span
-        histo[value] += span
-        p += oplen
-    return histo, idx == HLL_REGISTERS
+    runs = []
+    for run, _, xpos in _sparse_runs(buf):
+        runs.append(run)
+        if xpos >= 0:
+            histo[0] += _xzero_span(buf, xpos, end)
+    ops = b"".join(runs)
+    histo[0] += sum(ops.translate(_ZERO_SPAN))
+    for b, n in Counter(ops).items():
+        if b & 0x80:
+            histo[((b >> 2) & 0x1F) + 1] += n * ((b & 3) + 1)
+    return histo, sum(histo) == HLL_REGISTERS
 
 
 def estimate(histo):
