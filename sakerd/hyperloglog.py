@@ -101,7 +101,6 @@ _LOW4_SHL2 = bytes((b & 15) << 2 for b in range(256))
 _SHL2 = bytes((b << 2) & 0xFF for b in range(256))
 _SHL4 = bytes((b << 4) & 0xFF for b in range(256))
 _SHL6 = bytes((b << 6) & 0xFF for b in range(256))
-_GROUPS = HLL_REGISTERS // 4        # 4 registers in every 3 bytes
 
 
 def _or(a, b):
