@@ -164,8 +164,12 @@ def parse_range_unit(c, arg):
     return None
 
 
-def clamp_range(start, end, totlen):
-    """Negative indexes counted from the end, then clamped to [0, totlen-1]."""
+def byte_range(start, end, strlen, isbit):
+    """(start, end, first_mask, last_mask): a BYTE or BIT range of a string
+    of strlen bytes, negative indexes counted from the end, clamped, then
+    turned into bytes; the masks are the bits of the first and the last
+    byte outside a BIT range (0 for BYTE)."""
+    totlen = strlen << 3 if isbit else strlen
     if start < 0:
         start += totlen
     if end < 0:
@@ -176,14 +180,11 @@ def clamp_range(start, end, totlen):
         end = 0
     if end >= totlen:
         end = totlen - 1
-    return start, end
-
-
-def edge_masks(start, end):
-    """The masks of the bits outside a bit range in its first and last byte."""
-    first = ~((1 << (8 - (start & 7))) - 1) & 0xFF
-    last = (1 << (7 - (end & 7))) - 1
-    return first, last
+    if not isbit or start > end:
+        return start, end, 0, 0
+    first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
+    last_mask = (1 << (7 - (end & 7))) - 1
+    return start >> 3, end >> 3, first_mask, last_mask
 
 
 def bitcount_command(c):
@@ -210,12 +211,7 @@ def bitcount_command(c):
             isbit = parse_range_unit(c, argv[4])
             if isbit is None:
                 return
-        totlen = len(v) << 3 if isbit else len(v)
-        start, end = clamp_range(start, end, totlen)
-        if isbit and start <= end:
-            first_mask, last_mask = edge_masks(start, end)
-            start >>= 3
-            end >>= 3
+        start, end, first_mask, last_mask = byte_range(start, end, len(v), isbit)
     elif argc == 2:
         start, end = 0, len(v) - 1
     else:
@@ -272,7 +268,6 @@ def bitpos_command(c):
             isbit = parse_range_unit(c, argv[5])
             if isbit is None:
                 return
-        totlen = len(v)
         if argc >= 5:
             end = string2ll(argv[4])
             if end is None:
@@ -280,14 +275,8 @@ def bitpos_command(c):
                 return
             end_given = True
         else:
-            end = (totlen << 3) + 7 if isbit else totlen - 1
-        if isbit:
-            totlen <<= 3
-        start, end = clamp_range(start, end, totlen)
-        if isbit and start <= end:
-            first_mask, last_mask = edge_masks(start, end)
-            start >>= 3
-            end >>= 3
+            end = -1
+        start, end, first_mask, last_mask = byte_range(start, end, len(v), isbit)
     elif argc == 3:
         start, end = 0, len(v) - 1
     else:

@@ -476,7 +476,7 @@ def merge_into(maxregs, buf):
     return True
 
 
-# ---- the commands ----------------------------------------------------------------------------------
+# ---- the commands ------------------------------------------------------------------
 
 def hll_value_or_reply(c, v):
     """isHLLObjectOrReply(): True if v is a valid HLL string."""
@@ -488,6 +488,24 @@ def hll_value_or_reply(c, v):
         c.add_reply_error(NOT_HLL_ERR)
         return False
     return True
+
+
+def merge_sources(c, keys):
+    """The register maxima of the HLLs at keys (missing keys count as
+    empty), and whether one of them is dense; None after an error reply."""
+    maxregs = [0] * HLL_REGISTERS
+    any_dense = False
+    for key in keys:
+        v = c.db.lookup_read(key)
+        if v is None:
+            continue
+        if not hll_value_or_reply(c, v):
+            return None
+        any_dense = any_dense or v[4] == HLL_DENSE
+        if not merge_into(maxregs, v):
+            c.add_reply_error(INVALID_HLL_ERR)
+            return None
+    return maxregs, any_dense
 
 
 def pfadd_command(c):
@@ -525,17 +543,9 @@ def pfcount_command(c):
     db = c.db
     argv = c.argv
     if len(argv) > 2:
-        maxregs = [0] * HLL_REGISTERS
-        for key in argv[1:]:
-            v = db.lookup_read(key)
-            if v is None:
-                continue
-            if not hll_value_or_reply(c, v):
-                return
-            if not merge_into(maxregs, v):
-                c.add_reply_error(INVALID_HLL_ERR)
-                return
-        c.add_reply_long_long(estimate(histogram_of(bytes(maxregs))))
+        merged = merge_sources(c, argv[1:])
+        if merged is not None:
+            c.add_reply_long_long(estimate(histogram_of(bytes(merged[0]))))
         return
     key = argv[1]
     v = db.lookup_read(key)
@@ -560,19 +570,10 @@ def pfcount_command(c):
 def pfmerge_command(c):
     db = c.db
     argv = c.argv
-    maxregs = [0] * HLL_REGISTERS
-    use_dense = False
-    for key in argv[1:]:
-        v = db.lookup_read(key)
-        if v is None:
-            continue
-        if not hll_value_or_reply(c, v):
-            return
-        if v[4] == HLL_DENSE:
-            use_dense = True
-        if not merge_into(maxregs, v):
-            c.add_reply_error(INVALID_HLL_ERR)
-            return
+    merged = merge_sources(c, argv[1:])
+    if merged is None:
+        return
+    maxregs, use_dense = merged
     key = argv[1]
     v = db.lookup_write(key)
     if v is None:
