@@ -229,15 +229,29 @@ def bitcount_command(c):
     c.add_reply_long_long(count)
 
 
+_SKIP_BLOCK = 4096
+_SKIP = {0: b"\xff" * _SKIP_BLOCK, 1: bytes(_SKIP_BLOCK)}
+
+
 def first_bit(s, bit):
     """redisBitpos(): the position of the first `bit` in s, the string
     considered padded with zero bits on the right: looking for 0 in all
-    ones answers len*8; looking for 1 in all zeros answers -1."""
-    rest = s.lstrip(b"\xff" if bit == 0 else b"\x00")
+    ones answers len*8; looking for 1 in all zeros answers -1.
+
+    Whole blocks of 0xff (0x00) bytes are skipped by startswith() (a
+    memcmp, no copy), the rest of the last block by lstrip()."""
+    skip = _SKIP[bit]
+    n = len(s)
+    i = 0
+    while i + _SKIP_BLOCK <= n and s.startswith(skip, i):
+        i += _SKIP_BLOCK
+    block = s[i:i + _SKIP_BLOCK]
+    rest = block.lstrip(skip[:1])
     if not rest:
-        return len(s) << 3 if bit == 0 else -1
+        return n << 3 if bit == 0 else -1
+    i += len(block) - len(rest)
     b = rest[0] if bit else rest[0] ^ 0xFF
-    return ((len(s) - len(rest)) << 3) + 8 - b.bit_length()
+    return (i << 3) + 8 - b.bit_length()
 
 
 def bitpos_command(c):

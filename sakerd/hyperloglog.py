@@ -416,8 +416,12 @@ def hll_tau(x):
 
 
 def histogram_of(regs):
-    """reghisto of 16384 register bytes: how many registers hold each value."""
-    return [regs.count(v) for v in range(64)]
+    """reghisto of 16384 register bytes: how many registers hold each value
+    (counted only for the few values present)."""
+    histo = [0] * 64
+    for v in set(regs):
+        histo[v] = regs.count(v)
+    return histo
 
 
 def sparse_histogram(buf):
@@ -460,20 +464,25 @@ def hll_count(buf):
 
 
 def registers_of(buf):
-    """hllMerge()'s reading of an HLL: 16384 register bytes, None if corrupt."""
+    """An HLL's 16384 registers, one byte each; None if corrupt."""
     if buf[4] == HLL_DENSE:
         return unpack_dense(buf[HLL_HDR_SIZE:])
     return sparse_registers(buf)
 
 
-def merge_into(maxregs, buf):
-    """hllMerge(): maxregs (a list of 16384 ints) raised to buf's registers;
-    False if buf is corrupt."""
-    regs = registers_of(buf)
-    if regs is None:
-        return False
-    maxregs[:] = map(max, maxregs, regs)
-    return True
+_LANE_HIGH = int.from_bytes(b"\x80" * HLL_REGISTERS, "little")
+
+
+def registers_max(a, b):
+    """The bytewise maximum of two 16384-byte register arrays (values < 128),
+    computed on them as two big integers, one 8-bit lane per register: in
+    (a | 0x80) - b no lane borrows, and a lane keeps its top bit exactly
+    where a >= b; that bit, spread over its lane, selects a or b."""
+    x = int.from_bytes(a, "little")
+    y = int.from_bytes(b, "little")
+    mask = (((x | _LANE_HIGH) - y) & _LANE_HIGH) >> 7
+    mask *= 0xFF
+    return ((x & mask) | (y & ~mask)).to_bytes(HLL_REGISTERS, "little")
 
 
 # ---- the commands ------------------------------------------------------------------
@@ -491,9 +500,10 @@ def hll_value_or_reply(c, v):
 
 
 def merge_sources(c, keys):
-    """The register maxima of the HLLs at keys (missing keys count as
-    empty), and whether one of them is dense; None after an error reply."""
-    maxregs = [0] * HLL_REGISTERS
+    """hllMerge() of the HLLs at keys: the register maxima (missing keys
+    count as empty), and whether one of them is dense; None after an error
+    reply."""
+    maxregs = bytes(HLL_REGISTERS)
     any_dense = False
     for key in keys:
         v = c.db.lookup_read(key)
@@ -502,9 +512,11 @@ def merge_sources(c, keys):
         if not hll_value_or_reply(c, v):
             return None
         any_dense = any_dense or v[4] == HLL_DENSE
-        if not merge_into(maxregs, v):
+        regs = registers_of(v)
+        if regs is None:
             c.add_reply_error(INVALID_HLL_ERR)
             return None
+        maxregs = registers_max(maxregs, regs)
     return maxregs, any_dense
 
 
@@ -545,7 +557,7 @@ def pfcount_command(c):
     if len(argv) > 2:
         merged = merge_sources(c, argv[1:])
         if merged is not None:
-            c.add_reply_long_long(estimate(histogram_of(bytes(merged[0]))))
+            c.add_reply_long_long(estimate(histogram_of(merged[0])))
         return
     key = argv[1]
     v = db.lookup_read(key)
@@ -585,12 +597,17 @@ def pfmerge_command(c):
         if buf is None:
             c.add_reply_error(INVALID_HLL_ERR)
             return
-    for j, count in enumerate(maxregs):
-        if count:
-            if buf[4] == HLL_DENSE:
-                dense_set(buf, j, count)
-            else:
-                buf = sparse_set(buf, j, count)[1]
+    if buf[4] == HLL_DENSE:
+        # The target is one of the sources: its registers are the maxima
+        # (what hllDenseSet() of each would leave), packed at once.
+        buf[HLL_HDR_SIZE:] = pack_dense(maxregs)
+    else:
+        for j, count in enumerate(maxregs):
+            if count:
+                if buf[4] == HLL_DENSE:
+                    dense_set(buf, j, count)
+                else:
+                    buf = sparse_set(buf, j, count)[1]
     buf[15] |= 0x80
     db.dict[key] = bytes(buf)
     signal_modified_key(c, db, key)

@@ -178,8 +178,11 @@ def test_bitcount_and_bitpos_of_a_large_string(sakerd, redis_server_port):
     """An 8 MB string: counted and searched without a per-byte Python loop
     (the same answers as redis-server, within the test's time)."""
     value = bytes(range(256)) * (8 * 4096)
-    setup = [("SET", "big", value), ("SETRANGE", "z", str(len(value) - 1), "\x01")]
+    setup = [("SET", "big", value), ("SETRANGE", "z", str(len(value) - 1), "\x01"),
+             ("SET", "ones", b"\xff" * (1 << 20) + b"\xfe"), ("SET", "allones", b"\xff" * 9000)]
     script = """BITCOUNT big|BITCOUNT big 1 -2|BITCOUNT big 9 8000001 BIT|BITPOS big 1 1|BITPOS z 1
+    BITPOS ones 0|BITPOS ones 0 4097|BITPOS ones 0 -1 -1|BITPOS ones 1 -1|BITPOS allones 0|BITPOS allones 0 0 -1
+    BITPOS allones 0 8191 -1 BIT|BITPOS allones 1 4096|BITPOS z 0 4096 8191|BITPOS z 1 4096 8191
     BITPOS z 1 -8 -1 BIT|BITPOS z 0 0 -1|BITOP AND d big z|BITCOUNT d|BITOP NOT d big|BITCOUNT d"""
     assert run_parity(sakerd.port, redis_server_port, script, setup=setup) == []
 
