@@ -277,6 +277,8 @@ DIRECTIVES = [
     Directive("zset-max-listpack-value", parse_memory, 64, alias="zset-max-ziplist-value"),
     Directive("list-max-listpack-size", _int_range(-2 ** 31, 2 ** 31 - 1), -2,
               alias="list-max-ziplist-size"),
+    # HyperLogLogs (hyperloglog.py) turn dense past this many bytes of sparse encoding.
+    Directive("hll-sparse-max-bytes", parse_memory, 3000),
     Directive("latency-monitor-threshold", _int_range(0, 2 ** 63 - 1), 0),
     # Accepted only with the values meaning "no persistence" (test harnesses
     # and tools set them); anything else is refused with a clear error.

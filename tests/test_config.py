@@ -108,6 +108,7 @@ NON_DEFAULT = [
     ("hash-max-listpack-value 1kb", "hash_max_listpack_value", 1024),
     ("hash-max-ziplist-value 1kb", "hash_max_listpack_value", 1024),
     ("set-max-intset-entries 16", "set_max_intset_entries", 16),
+    ("hll-sparse-max-bytes 1kb", "hll_sparse_max_bytes", 1024),
     ("zset-max-listpack-entries 0", "zset_max_listpack_entries", 0),
     ("zset-max-ziplist-entries 0", "zset_max_listpack_entries", 0),
     ("zset-max-listpack-value 10", "zset_max_listpack_value", 10),
