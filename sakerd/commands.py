@@ -7,9 +7,10 @@ next to their handlers; adding a command touches that list only.
 
 from . import (acl, cmd_server, db_commands, functions, latency, multi, object, procs, pubsub,
                scripting, sort, t_hash, t_list, t_set, t_stream, t_string, t_zset, tasks)
+from . import geo
 
 MODULES = (cmd_server, acl, db_commands, t_string, t_hash, t_list, t_set, t_zset, t_stream, sort,
-           object, latency, multi, pubsub, procs, scripting, functions, tasks)
+           object, latency, multi, pubsub, procs, scripting, functions, tasks, geo)
 
 
 def populate(server):
