@@ -45,6 +45,7 @@ _ODD = 0xAAAAAAAAAAAAAAAA
 _NAN = float("nan")
 _TWO63 = 9223372036854775808.0      # 2**63
 _INDEFINITE = 1 << 63               # cvttsd2si's "integer indefinite"
+_sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
 
 
 def c_cos(x):
@@ -178,10 +179,22 @@ def area_to_long_lat(area):
     return x, y
 
 
+# Positions of scores: decoding costs ~50 times a dict lookup, and searches
+# of one set decode the same scores again and again. Bounded, then cleared.
+_POSITIONS = {}
+POSITIONS_MAX = 1 << 15
+
+
 def decode_score(score):
     """decodeGeohash(): (longitude, latitude) of a zset score."""
-    return area_to_long_lat(decode(WGS84_LONG, WGS84_LAT, double_to_uint64(score),
-                                   GEO_STEP_MAX))
+    xy = _POSITIONS.get(score)
+    if xy is None:
+        xy = area_to_long_lat(decode(WGS84_LONG, WGS84_LAT, double_to_uint64(score),
+                                     GEO_STEP_MAX))
+        if len(_POSITIONS) >= POSITIONS_MAX:
+            _POSITIONS.clear()
+        _POSITIONS[score] = xy
+    return xy
 
 
 def align52(bits, step):
@@ -325,18 +338,17 @@ def lat_distance(lat1d, lat2d):
 
 
 def distance(lon1d, lat1d, lon2d, lat2d):
-    """geohashGetDistance(): the haversine great circle distance in meters."""
-    lon1r = deg_rad(lon1d)
-    lon2r = deg_rad(lon2d)
-    v = math.sin((lon2r - lon1r) / 2)
+    """geohashGetDistance(): the haversine great circle distance in meters.
+    Run for every candidate of a search: deg_rad() and c_asin() inlined."""
+    v = _sin((lon2d * D_R - lon1d * D_R) / 2)
     # Same longitudes: no need for the expensive math.
     if v == 0.0:
         return lat_distance(lat1d, lat2d)
-    lat1r = deg_rad(lat1d)
-    lat2r = deg_rad(lat2d)
-    u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * c_asin(math.sqrt(a))
+    lat1r = lat1d * D_R
+    lat2r = lat2d * D_R
+    u = _sin((lat2r - lat1r) / 2)
+    root = _sqrt(u * u + _cos(lat1r) * _cos(lat2r) * v * v)
+    return 2.0 * EARTH_RADIUS_IN_METERS * (_asin(root) if root <= 1.0 else _NAN)
 
 
 def distance_if_in_rectangle(width_m, height_m, x1, y1, x2, y2):
