@@ -17,7 +17,6 @@ string in RESP2, a double in RESP3), hashes as the integer of the score.
 
 from fractions import Fraction
 
-from . import notify
 from .db import signal_modified_key
 from .geohash import (CIRCULAR_TYPE, GEO_LAT_MAX, GEO_LAT_MIN, GEO_LONG_MAX, GEO_LONG_MIN,
                       GEO_STEP_MAX, RECTANGLE_TYPE, Shape, align52, areas_by_shape,
@@ -235,35 +234,32 @@ def member_position_or_reply(c, zs, member):
     return decode_score(score)
 
 
+def set_circle_or_reply(c, shape, xy, radius_args):
+    """GEORADIUS[BYMEMBER]'s circle: centre xy (None: already replied), then
+    `radius unit`. False when an error was replied."""
+    if xy is None:
+        return False
+    dist = extract_distance_or_reply(c, radius_args)
+    if dist is None:
+        return False
+    shape.type = CIRCULAR_TYPE
+    shape.xy = xy
+    shape.conversion, shape.radius = dist
+    return True
+
+
 def parse_search_base(c, zs, flags, s):
     """The fixed arguments: the index of the first option, or None (replied)."""
     argv = c.argv
-    shape = s.shape
     if flags & RADIUS_COORDS:
-        shape.type = CIRCULAR_TYPE
         xy = extract_long_lat_or_reply(c, argv[2], argv[3])
-        if xy is None:
-            return None
-        shape.xy = xy
-        dist = extract_distance_or_reply(c, argv[4:6])
-        if dist is None:
-            return None
-        shape.conversion, shape.radius = dist
-        return 6
+        return 6 if set_circle_or_reply(c, s.shape, xy, argv[4:6]) else None
     if flags & RADIUS_MEMBER:
         if zs is None:
             # Parse the options all the same: they choose the reply.
             return 5
-        shape.type = CIRCULAR_TYPE
         xy = member_position_or_reply(c, zs, argv[2])
-        if xy is None:
-            return None
-        shape.xy = xy
-        dist = extract_distance_or_reply(c, argv[3:5])
-        if dist is None:
-            return None
-        shape.conversion, shape.radius = dist
-        return 5
+        return 5 if set_circle_or_reply(c, s.shape, xy, argv[3:5]) else None
     if flags & GEOSEARCHSTORE:
         s.storekey = argv[1]
         return 3
@@ -309,8 +305,8 @@ def parse_search_options(c, zs, flags, s, base):
         elif arg == b"storedist" and search and flags & GEOSEARCHSTORE:
             s.storedist = True
         elif arg == b"frommember" and i + 1 < remaining and search and not s.fromloc:
+            # Without a source key parsing goes on: the reply is chosen after.
             if zs is not None:
-                # No source key: go on parsing, the reply is chosen after.
                 xy = member_position_or_reply(c, zs, argv[base + i + 1])
                 if xy is None:
                     return False
@@ -521,37 +517,32 @@ def geohash_text(score):
     return bytes(chars)
 
 
-def geohash_command(c):
+def reply_per_member(c, null_resp2, reply_of_score):
+    """GEOHASH/GEOPOS: an array of one reply per member, a null for a member
+    that is not there (null_resp2 in RESP2, _ in RESP3)."""
     zs, ok = lookup_zset(c, c.argv[1])
     if not ok:
         return
     d = zs.dict if zs is not None else {}
-    null = b"$-1\r\n" if c.resp == 2 else b"_\r\n"
+    null = null_resp2 if c.resp == 2 else b"_\r\n"
     out = [b"*%d\r\n" % (len(c.argv) - 2)]
     for member in c.argv[2:]:
         score = d.get(member)
-        if score is None:
-            out.append(null)
-        else:
-            out.append(b"$11\r\n%s\r\n" % geohash_text(score))
+        out.append(null if score is None else reply_of_score(c, score))
     c.add_reply(b"".join(out))
+
+
+def geohash_command(c):
+    reply_per_member(c, b"$-1\r\n", lambda c, score: b"$11\r\n%s\r\n" % geohash_text(score))
+
+
+def position_reply(c, score):
+    x, y = decode_score(score)
+    return b"*2\r\n" + reply_human_double(c, x) + reply_human_double(c, y)
 
 
 def geopos_command(c):
-    zs, ok = lookup_zset(c, c.argv[1])
-    if not ok:
-        return
-    d = zs.dict if zs is not None else {}
-    null = b"*-1\r\n" if c.resp == 2 else b"_\r\n"
-    out = [b"*%d\r\n" % (len(c.argv) - 2)]
-    for member in c.argv[2:]:
-        score = d.get(member)
-        if score is None:
-            out.append(null)
-        else:
-            x, y = decode_score(score)
-            out.append(b"*2\r\n" + reply_human_double(c, x) + reply_human_double(c, y))
-    c.add_reply(b"".join(out))
+    reply_per_member(c, b"*-1\r\n", position_reply)
 
 
 def geodist_command(c):

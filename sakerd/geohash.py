@@ -15,7 +15,7 @@ arithmetic written in Python, in C's order of operations:
   precision for them (SSE2), nor fused multiply-adds in Redis's build;
   sin, cos, asin and sqrt are glibc's libm on both sides (Python's math
   calls it), except that C answers NaN where math raises (cos(inf),
-  asin(1.0000000000000002)): c_cos and c_asin do what C does;
+  asin(1.0000000000000002)): c_cos and distance() do what C does;
 - integers are uint64_t (masked to 64 bits) or uint32_t where C has them;
 - a double converted to an integer is what gcc's x86-64 code gives
   (cvttsd2si): truncated, and 0x8000000000000000 when out of range or
@@ -50,10 +50,6 @@ _sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
 
 def c_cos(x):
     return math.cos(x) if -math.inf < x < math.inf else _NAN
-
-
-def c_asin(x):
-    return math.asin(x) if -1.0 <= x <= 1.0 else _NAN
 
 
 def double_to_uint64(d):
@@ -204,28 +200,28 @@ def align52(bits, step):
 
 # ---- neighbours -------------------------------------------------------------------------------
 
-def _move_x(bits, step, d):
-    x = bits & _ODD
-    y = bits & _EVEN
-    zz = _EVEN >> (64 - step * 2)
+def _move(bits, step, d, moving, fixed):
+    """geohash_move_x() (moving the odd bits, longitude) and geohash_move_y()
+    (the even ones, latitude): one cell east/north (d > 0) or west/south,
+    wrapping around. The carry crosses the other coordinate's bits, set to
+    ones (or zeros) for the purpose."""
+    m = bits & moving
+    f = bits & fixed
+    zz = fixed >> (64 - step * 2)
     if d > 0:
-        x = (x + (zz + 1)) & U64
+        m = (m + (zz + 1)) & U64
     else:
-        x = ((x | zz) - (zz + 1)) & U64
-    x &= _ODD >> (64 - step * 2)
-    return x | y
+        m = ((m | zz) - (zz + 1)) & U64
+    m &= moving >> (64 - step * 2)
+    return m | f
+
+
+def _move_x(bits, step, d):
+    return _move(bits, step, d, _ODD, _EVEN)
 
 
 def _move_y(bits, step, d):
-    x = bits & _ODD
-    y = bits & _EVEN
-    zz = _ODD >> (64 - step * 2)
-    if d > 0:
-        y = (y + (zz + 1)) & U64
-    else:
-        y = ((y | zz) - (zz + 1)) & U64
-    y &= _EVEN >> (64 - step * 2)
-    return x | y
+    return _move(bits, step, d, _EVEN, _ODD)
 
 
 def neighbors(bits, step):
@@ -339,7 +335,8 @@ def lat_distance(lat1d, lat2d):
 
 def distance(lon1d, lat1d, lon2d, lat2d):
     """geohashGetDistance(): the haversine great circle distance in meters.
-    Run for every candidate of a search: deg_rad() and c_asin() inlined."""
+    Run for every candidate of a search: deg_rad() inlined; C's asin of
+    more than 1 (rounding, near-antipodal points) is NaN."""
     v = _sin((lon2d * D_R - lon1d * D_R) / 2)
     # Same longitudes: no need for the expensive math.
     if v == 0.0:
