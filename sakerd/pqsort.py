@@ -37,72 +37,79 @@ def _outside(lo, n, lrange, rrange):
     return (lrange < lo and rrange < lo) or (lrange >= lo + n and rrange >= lo + n)
 
 
-def _pqsort(v, a, n, cmp, lrange, rrange):
+def _partition(v, a, n, cmp):
+    """One step of _pqsort() on v[a:a + n] (n >= 7): the two parts still to
+    sort, (start, length) each, as C leaves them."""
+    pm = a + n // 2
+    if n > 7:
+        pl = a
+        pn = a + n - 1
+        if n > 40:
+            d = n // 8
+            pl = _med3(v, pl, pl + d, pl + 2 * d, cmp)
+            pm = _med3(v, pm - d, pm, pm + d, cmp)
+            pn = _med3(v, pn - 2 * d, pn - d, pn, cmp)
+        pm = _med3(v, pl, pm, pn, cmp)
+    v[a], v[pm] = v[pm], v[a]
+    pa = pb = a + 1
+    pc = pd = a + n - 1
     while True:
-        if n < 7:
-            for pm in range(a + 1, a + n):
-                pl = pm
-                while pl > a and cmp(v[pl - 1], v[pl]) > 0:
-                    v[pl], v[pl - 1] = v[pl - 1], v[pl]
-                    pl -= 1
-            return
-        pm = a + n // 2
-        if n > 7:
-            pl = a
-            pn = a + n - 1
-            if n > 40:
-                d = n // 8
-                pl = _med3(v, pl, pl + d, pl + 2 * d, cmp)
-                pm = _med3(v, pm - d, pm, pm + d, cmp)
-                pn = _med3(v, pn - 2 * d, pn - d, pn, cmp)
-            pm = _med3(v, pl, pm, pn, cmp)
-        v[a], v[pm] = v[pm], v[a]
-        pa = pb = a + 1
-        pc = pd = a + n - 1
-        while True:
-            while pb <= pc:
-                r = cmp(v[pb], v[a])
-                if r > 0:
-                    break
-                if r == 0:
-                    v[pa], v[pb] = v[pb], v[pa]
-                    pa += 1
-                pb += 1
-            while pb <= pc:
-                r = cmp(v[pc], v[a])
-                if r < 0:
-                    break
-                if r == 0:
-                    v[pc], v[pd] = v[pd], v[pc]
-                    pd -= 1
-                pc -= 1
-            if pb > pc:
+        while pb <= pc:
+            r = cmp(v[pb], v[a])
+            if r > 0:
                 break
-            v[pb], v[pc] = v[pc], v[pb]
+            if r == 0:
+                v[pa], v[pb] = v[pb], v[pa]
+                pa += 1
             pb += 1
+        while pb <= pc:
+            r = cmp(v[pc], v[a])
+            if r < 0:
+                break
+            if r == 0:
+                v[pc], v[pd] = v[pd], v[pc]
+                pd -= 1
             pc -= 1
-        pn = a + n
-        r = min(pa - a, pb - pa)
-        _vecswap(v, a, pb - r, r)
-        r = min(pd - pc, pn - pd - 1)
-        _vecswap(v, pb, pn - r, r)
-        r = pb - pa
-        if r > 1 and not _outside(a, r, lrange, rrange):
-            _pqsort(v, a, r, cmp, lrange, rrange)
-        r = pd - pc
-        if r <= 1:
-            return
-        # Iterate rather than recurse.
-        a = pn - r
-        n = r
-        if _outside(a, n, lrange, rrange):
-            return
+        if pb > pc:
+            break
+        v[pb], v[pc] = v[pc], v[pb]
+        pb += 1
+        pc -= 1
+    pn = a + n
+    r = min(pa - a, pb - pa)
+    _vecswap(v, a, pb - r, r)
+    r = min(pd - pc, pn - pd - 1)
+    _vecswap(v, pb, pn - r, r)
+    return (a, pb - pa), (pn - (pd - pc), pd - pc)
+
+
+def _insertion_sort(v, a, n, cmp):
+    for pm in range(a + 1, a + n):
+        pl = pm
+        while pl > a and cmp(v[pl - 1], v[pl]) > 0:
+            v[pl], v[pl - 1] = v[pl - 1], v[pl]
+            pl -= 1
+
+
+def _pqsort(v, n, cmp, lrange, rrange):
+    """C recurses into the first part and loops on the second; the parts
+    are disjoint, so the order they are sorted in changes nothing, and a
+    stack here keeps a crafted input from exhausting Python's recursion."""
+    todo = [(0, n)]
+    while todo:
+        a, n = todo.pop()
+        if n < 7:
+            _insertion_sort(v, a, n, cmp)
+            continue
+        for start, length in _partition(v, a, n, cmp):
+            if length > 1 and not _outside(start, length, lrange, rrange):
+                todo.append((start, length))
 
 
 def pqsort(v, cmp, lrange, rrange):
     """Sort v in place enough that [lrange, rrange] holds what a full sort
     would put there, in order (Redis's pqsort())."""
-    _pqsort(v, 0, len(v), cmp, lrange, rrange)
+    _pqsort(v, len(v), cmp, lrange, rrange)
 
 
 def msort(v, cmp):
