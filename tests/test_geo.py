@@ -389,3 +389,23 @@ def test_command_info_of_geo_commands_is_redis_s(sakerd, redis_server_port):
     for mine, real in zip(ours, theirs):
         assert mine[:2] + mine[3:] == real[:2] + real[3:], real[0]
         assert set(mine[2]) == set(real[2]) - {b"denyoom", b"movablekeys"}, real[0]
+
+
+ACL_SCRIPT = """
+ACL SETUSER geouser on >pw ~g* +@geo +zrange|AUTH geouser pw
+GEOADD g 1 1 a|GEOADD other 1 1 a|GEORADIUS_RO g 1 1 10 km|GEORADIUS g 1 1 10 km
+GEORADIUS g 1 1 10 km STORE other|GEORADIUS g 1 1 10 km STORE g2|GEORADIUSBYMEMBER g a 1 km STOREDIST other
+GEOSEARCHSTORE other g FROMMEMBER a BYRADIUS 1 km|GEOSEARCH other FROMMEMBER a BYRADIUS 1 km
+GEOSEARCHSTORE g3 g FROMMEMBER a BYRADIUS 1 km|ZRANGE g2 0 -1|ZRANGE g3 0 -1
+"""
+
+
+def test_acl_key_patterns_see_the_store_keys_as_redis_does(sakerd, redis_server_port):
+    """GEORADIUS's STORE key is found by its keyword (Redis's key spec)."""
+    try:
+        parity(sakerd, redis_server_port, ACL_SCRIPT, 2)
+    finally:
+        for port in (sakerd.port, redis_server_port):
+            c = RawConn(("127.0.0.1", port))
+            assert c.call("ACL", "DELUSER", "geouser") == b":1\r\n"
+            c.close()
