@@ -52,16 +52,19 @@ import fcntl
 import os
 import stat
 import tempfile
+import time
 
 from . import ae
 from . import safefile
 from .log import log, LL_WARNING
 
-READ_CHUNK = 64 * 1024          # bytes read per readable event per pipe
+READ_CHUNK = 64 * 1024          # bytes per read
+READS_PER_EVENT = 4             # reads per readable event per pipe, at most
 MAX_LINE = 64 * 1024            # longer lines become pieces marked `partial 1`
 PIPE_SIZE = 1 << 20             # F_SETPIPE_SZ
 PENDING_MAX_BYTES = 1 << 20     # lines waiting for the channel and the stream, per program
-DRAIN_LINES = 128               # lines published per program per turn of the loop
+DRAIN_NS = 1000000              # time spent publishing lines per turn of the loop
+DRAIN_STEP = 16                 # lines per program between two looks at the clock
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 STDOUT, STDERR = b"stdout", b"stderr"
@@ -232,7 +235,9 @@ class OutputPipe:
         return True
 
     def readable(self, el, fd, data, mask):
-        self.read_once()
+        for _ in range(READS_PER_EVENT):
+            if not self.read_once():
+                return
 
     def read_once(self):
         """One read of at most READ_CHUNK; False once nothing is left for now."""
@@ -422,7 +427,7 @@ class ProgramOutput:
         for pipe in list(self.pipes):
             pipe.drain_available()
         while self.pending:
-            self.drain(DRAIN_LINES)
+            self.drain(DRAIN_STEP)
 
     # -- the channel and the stream --------------------------------------------------------
 
@@ -438,44 +443,62 @@ class ProgramOutput:
         _schedule_drain(self)
 
     def drain(self, budget):
-        """Publish and append up to budget queued lines, in order."""
+        """Publish and append up to budget queued lines, in order (a hot loop)."""
+        if _publish is None:
+            _bind()
         pending = self.pending
-        while budget > 0 and pending:
+        cfg = _server.config
+        maxlen = cfg.proc_output_maxlen
+        db = _server.db[0] if maxlen and _server.db else None
+        key, channel = self.key, self.channel
+        emitted = 0
+        while emitted < budget and pending:
             entry = pending[0]
             stream, kind, payload, offset = entry
             if kind == RUN:
                 nl = payload.find(b"\n", offset)
                 line = payload[offset:nl]
-                entry[3] = nl + 1
-                done = nl + 1 == len(payload)
+                entry[3] = nl = nl + 1
+                if nl == len(payload):
+                    pending.popleft()
+                    self.pending_bytes -= nl
             else:
                 line = payload
-                done = True
-            if done:
                 pending.popleft()
                 self.pending_bytes -= len(payload)
-            self.emit(stream, line, kind == PIECE)
-            budget -= 1
+            emitted += 1
+            if db is not None:
+                if kind == PIECE or self.gap:
+                    items = self.marked_items(stream, line, kind == PIECE)
+                else:
+                    items = (b"stream", stream, b"line", line)
+                _append_entry(db, key, items, maxlen)
+            self.gap = 0
+            _publish(channel, line, True)
+        self.lines += emitted
 
-    def emit(self, stream, line, partial):
-        from .pubsub import publish
-        from .server import server
-        self.lines += 1
-        cfg = server.config
-        if cfg.proc_output_maxlen and server.db:
-            from .t_stream import append_entry
-            items = [b"stream", stream, b"line", line]
-            if partial:
-                items += [b"partial", b"1"]
-            if self.gap:
-                items += [b"dropped", b"%d" % self.gap]
-            append_entry(server.db[0], self.key, tuple(items), cfg.proc_output_maxlen)
-        self.gap = 0
-        publish(self.channel, line, out_of_band=True)
+    def marked_items(self, stream, line, partial):
+        items = [b"stream", stream, b"line", line]
+        if partial:
+            items += [b"partial", b"1"]
+        if self.gap:
+            items += [b"dropped", b"%d" % self.gap]
+        return tuple(items)
 
     def status_pairs(self):
         return [("output_lines", self.lines), ("output_dropped_lines", self.dropped),
                 ("output_pipes", len(self.pipes))]
+
+
+# Bound on first use: pubsub and t_stream import the server, which imports procs.
+_publish = _append_entry = _server = None
+
+
+def _bind():
+    global _publish, _append_entry, _server
+    from .pubsub import publish as _publish
+    from .server import server as _server
+    from .t_stream import append_entry as _append_entry
 
 
 class _NoFile:
@@ -551,12 +574,18 @@ def _schedule_drain(output):
 
 
 def _drain_pending(el, id, data):
-    """Time event: DRAIN_LINES per program; again at once while lines wait."""
-    for output in list(_drainer.outputs):
-        output.drain(DRAIN_LINES)
-        if not output.pending:
-            del _drainer.outputs[output]
-    if _drainer.outputs:
+    """Time event: DRAIN_STEP lines per program in turn, for DRAIN_NS at most;
+    again at once (the next turn of the loop) while lines wait."""
+    outputs = _drainer.outputs
+    deadline = time.perf_counter_ns() + DRAIN_NS
+    while outputs:
+        for output in list(outputs):
+            output.drain(DRAIN_STEP)
+            if not output.pending:
+                del outputs[output]
+        if time.perf_counter_ns() >= deadline:
+            break
+    if outputs:
         return 0
     _drainer.timer = None
     return ae.AE_NOMORE
