@@ -60,6 +60,7 @@ from .log import log, LL_WARNING
 
 READ_CHUNK = 64 * 1024          # bytes per read
 READS_PER_EVENT = 4             # reads per readable event per pipe, at most
+SHUTDOWN_READS = 64             # per pipe per call while sakerd exits: 4 MiB, > a full pipe
 MAX_LINE = 64 * 1024            # longer lines become pieces marked `partial 1`
 PIPE_SIZE = 1 << 20             # F_SETPIPE_SZ
 PENDING_MAX_BYTES = 1 << 20     # lines waiting for the channel and the stream, per program
@@ -301,9 +302,11 @@ class OutputPipe:
         self.output.pipe_closed(self)
 
     def drain_available(self):
-        """Read until EAGAIN or EOF (shutdown, outside the loop)."""
-        while self.fd is not None and self.read_once():
-            pass
+        """Read until EAGAIN or EOF, at most SHUTDOWN_READS times (shutdown,
+        outside the loop: a program still writing must not hold sakerd)."""
+        for _ in range(SHUTDOWN_READS):
+            if self.fd is None or not self.read_once():
+                return
 
 
 # ---- one program's output ------------------------------------------------------------------
