@@ -60,12 +60,14 @@ from .log import log, LL_WARNING
 
 READ_CHUNK = 64 * 1024          # bytes per read
 READS_PER_EVENT = 4             # reads per readable event per pipe, at most
+READ_PAUSE_MS = 1               # pause of a pipe that still had data after them
 SHUTDOWN_READS = 64             # per pipe per call while sakerd exits: 4 MiB, > a full pipe
 MAX_LINE = 64 * 1024            # longer lines become pieces marked `partial 1`
 PIPE_SIZE = 1 << 20             # F_SETPIPE_SZ
 PENDING_MAX_BYTES = 1 << 20     # lines waiting for the channel and the stream, per program
 DRAIN_NS = 1000000              # time spent publishing lines per turn of the loop
 DRAIN_STEP = 16                 # lines per program between two looks at the clock
+DRAIN_PAUSE_MS = 4              # after a pass that used all of DRAIN_NS
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 STDOUT, STDERR = b"stdout", b"stderr"
@@ -128,7 +130,9 @@ class LogFile:
             if cut:
                 self._write(data[:cut])
                 data = data[cut:]
-            self.rotate()
+            if not self.rotate():
+                self._write(data)      # tried again after another maxbytes
+                return
 
     def cut_point(self, data):
         """Where to rotate in data: None if not in it, else the offset (0: before it)."""
@@ -169,7 +173,8 @@ class LogFile:
         self.line_len = len(data) - k - 1 if k >= 0 else self.line_len + len(data)
 
     def rotate(self):
-        """path -> path.1 -> ... -> path.<backups>; a fresh file at path."""
+        """path -> path.1 -> ... -> path.<backups>; a fresh file at path. False if
+        that failed (the current file stays)."""
         directory = os.path.dirname(self.path) or "."
         try:
             fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".",
@@ -198,6 +203,7 @@ class LogFile:
         self.size = 0
         self.limit = self.maxbytes
         self.line_len = 0
+        return True
 
     def _shift_backups(self):
         for k in range(self.backups - 1, 0, -1):
@@ -212,6 +218,7 @@ class LogFile:
         log(LL_WARNING, "Can't rotate %s: %s (writing on, next try after %d more bytes)",
             self.path, why, self.maxbytes)
         self.limit = self.size + self.maxbytes
+        return False
 
 
 # ---- reading a pipe ------------------------------------------------------------------------
@@ -239,6 +246,16 @@ class OutputPipe:
         for _ in range(READS_PER_EVENT):
             if not self.read_once():
                 return
+        # Still more: a flood. Unwatched for READ_PAUSE_MS, sakerd sleeps in
+        # between instead of being busy all the time, and the scheduler wakes
+        # it at once for a client (a busy process waits for its share).
+        el.delete_file_event(fd, ae.AE_READABLE)
+        el.create_time_event(READ_PAUSE_MS, self.resume)
+
+    def resume(self, el, id, data):
+        if self.fd is not None and not self.register():
+            self.output.pipes.remove(self)
+        return ae.AE_NOMORE
 
     def read_once(self):
         """One read of at most READ_CHUNK; False once nothing is left for now."""
@@ -577,8 +594,14 @@ def _schedule_drain(output):
 
 
 def _drain_pending(el, id, data):
-    """Time event: DRAIN_STEP lines per program in turn, for DRAIN_NS at most;
-    again at once (the next turn of the loop) while lines wait."""
+    """Time event: DRAIN_STEP lines per program in turn, for DRAIN_NS at most.
+
+    Lines left: again at the next turn of the loop; but after a pass that
+    used all of DRAIN_NS (a flood), only after DRAIN_PAUSE_MS, so that
+    publishing lines takes at most a fifth of sakerd's time: a sakerd busy
+    all the time would answer its clients only when the scheduler gives it
+    its share, and a flood would slow every PING.
+    """
     outputs = _drainer.outputs
     deadline = time.perf_counter_ns() + DRAIN_NS
     while outputs:
@@ -587,9 +610,11 @@ def _drain_pending(el, id, data):
             if not output.pending:
                 del outputs[output]
         if time.perf_counter_ns() >= deadline:
-            break
-    if outputs:
-        return 0
+            return DRAIN_PAUSE_MS if outputs else _drain_done()
+    return _drain_done()
+
+
+def _drain_done():
     _drainer.timer = None
     return ae.AE_NOMORE
 

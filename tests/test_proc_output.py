@@ -19,6 +19,7 @@ import time
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers import require_tool, wait_for
 
@@ -237,8 +238,9 @@ def test_a_flood_keeps_rss_bounded_drops_counted_lines_and_ping_answering(make_d
         ents = entries(r, "flood")
         assert 1000 <= len(ents) <= 1200
         assert any(b"dropped" in rest for _, _, rest in ents)
-        assert os.path.getsize(os.path.join(d.dir, "proc-flood.log")) <= 1024 * 1024
-        assert os.path.getsize(os.path.join(d.dir, "proc-flood.log.1")) <= 1024 * 1024
+        # At most maxbytes plus the end of the line in progress at the limit.
+        for f in ("proc-flood.log", "proc-flood.log.1"):
+            assert os.path.getsize(os.path.join(d.dir, f)) < 1024 * 1024 + 52
         assert not os.path.exists(os.path.join(d.dir, "proc-flood.log.2"))
     finally:
         r.execute_command("PROC", "STOP", "flood")
@@ -468,3 +470,40 @@ def test_symlinks_planted_at_the_log_or_its_backups_are_never_followed(
     assert pathlib.Path("%s.4" % log).is_symlink()      # beyond the backups: left alone
     assert stat.S_IMODE(log.lstat().st_mode) == 0o644
     r.execute_command("PROC", "STOP", "web2")
+
+
+# ---- rotation, as a property ------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.one_of(st.binary(max_size=40), st.just(b"\n"),
+                                 st.builds(lambda n: b"x" * n + b"\n", st.integers(0, 40))),
+                       max_size=40),
+       maxbytes=st.integers(1, 60))
+def test_rotation_keeps_every_byte_and_cuts_only_between_lines_or_pieces(tmp_path, chunks,
+                                                                         maxbytes):
+    from sakerd import proc_output
+    d = tempfile.mkdtemp(dir=tmp_path)
+    path = os.path.join(d, "f.log")
+    f = proc_output.LogFile(path, maxbytes, 1000)
+    f.open()
+    old, proc_output.MAX_LINE = proc_output.MAX_LINE, 16
+    try:
+        for c in chunks:
+            f.write(c)
+    finally:
+        proc_output.MAX_LINE = old
+        f.close()
+    n = 1
+    while os.path.exists("%s.%d" % (path, n)):
+        n += 1
+    files = [open("%s.%d" % (path, k), "rb").read() for k in range(n - 1, 0, -1)]
+    data = b"".join(chunks)
+    assert b"".join(files) + open(path, "rb").read() == data
+    done = b""
+    for text in files:
+        assert text                      # a rotation never leaves an empty backup
+        done += text
+        in_line = len(done) - (done.rfind(b"\n") + 1)
+        assert done.endswith(b"\n") or in_line % 16 == 0
+        # Over maxbytes only by the line (or 16-byte piece) that did not fit.
+        assert len(text) <= maxbytes + 16
