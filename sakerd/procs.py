@@ -1049,6 +1049,7 @@ class Supervisor:
         """sakerd is exiting: stop our programs, waiting a bounded time."""
         live = [p for p in self.programs.values() if p.state in (STARTING, RUNNING, STOPPING)]
         if not live:
+            self.drain_output()
             return
         log(LL_NOTICE, "Stopping %d supervised process%s", len(live), "" if len(live) == 1 else "es")
         for p in live:
