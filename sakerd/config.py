@@ -292,6 +292,9 @@ DIRECTIVES = [
     Directive("log-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
     Directive("event-stream", _string, "saker:events"),
     Directive("event-stream-maxlen", _int_range(0, 2 ** 63 - 1), 10000),
+    # Supervised programs' lines in saker:proc:<name> (proc_output.py),
+    # MAXLEN ~ this; 0: no stream (PROC TAIL answers nothing).
+    Directive("proc-output-maxlen", _int_range(0, 2 ** 63 - 1), 1000),
     # Redis Functions' libraries, kept across restarts (functions.py); "" = not kept.
     Directive("functions-file", _string, "functions.lua.dump", mutable=False),
     # Prometheus metrics (metrics.py): GET /metrics on metrics-bind:metrics-port; 0 = off.

@@ -53,6 +53,7 @@ import time
 from . import ae
 from . import healthcheck
 from . import safefile
+from .proc_output import OutputFileError, ProgramOutput, tail_lines
 from .proc_usage import SAMPLE_MS, Usage, process_groups
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
@@ -277,21 +278,30 @@ def spawn(argv, cwd=None, env=None, stdout=os.devnull, stderr=None):
         fds.append(out_fd)
         err_fd = out_fd if stderr is None or stderr == stdout else _open_output(stderr)
         fds.append(err_fd)
-        full_env = dict(os.environ)
-        if env:
-            full_env.update(env)
-        try:
-            child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                     stdout=out_fd, stderr=err_fd, close_fds=True,
-                                     start_new_session=True, restore_signals=True)
-        except OSError as e:
-            # Popen has reaped the child whose chdir or exec failed.
-            if cwd and e.filename == cwd:
-                raise SpawnError("can't change directory to %s: %s" % (cwd, e.strerror))
-            raise SpawnError("can't execute %s: %s" % (argv[0], e.strerror or e))
+        return launch(argv, cwd, env, out_fd, err_fd)
     finally:
         for fd in set(fds):
             os.close(fd)
+
+
+def launch(argv, cwd, env, out_fd, err_fd, pass_fds=()):
+    """Start argv in a new session on these descriptors (and pass_fds); its pid.
+
+    Raises SpawnError. The caller closes its descriptors.
+    """
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    try:
+        child = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                 stdout=out_fd, stderr=err_fd, close_fds=True,
+                                 pass_fds=pass_fds, start_new_session=True,
+                                 restore_signals=True)
+    except OSError as e:
+        # Popen has reaped the child whose chdir or exec failed.
+        if cwd and e.filename == cwd:
+            raise SpawnError("can't change directory to %s: %s" % (cwd, e.strerror))
+        raise SpawnError("can't execute %s: %s" % (argv[0], e.strerror or e))
     reaper.launched[child.pid] = child
     return child.pid
 
@@ -424,6 +434,8 @@ def _check_field(argno, key, kind, value):
         return healthcheck.parse_check(argno, value)
     if kind == "size":
         return _check_size(argno, key, value)
+    if kind == "bytes":
+        return _check_size(argno, key, value, allow_zero=True)
     if kind == "signal":
         sig = parse_signal(value) if isinstance(value, (str, int, float)) else None
         if sig is None:
@@ -432,18 +444,19 @@ def _check_field(argno, key, kind, value):
     raise AssertionError(kind)
 
 
-def _check_size(argno, key, value):
+def _check_size(argno, key, value, allow_zero=False):
     """A memory size: bytes as a number, or a string like "200mb" (config.parse_memory)."""
     from .config import parse_memory
+    least = 0 if allow_zero else 1
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value) \
-            and value > 0:
+            and value >= least:
         return int(value)
     if isinstance(value, str):
         try:
             n = parse_memory(value)
         except ValueError:
-            n = 0
-        if n > 0:
+            n = -1
+        if n >= least:
             return n
     raise ArgError(argno, "field '%s': memory size like \"200mb\" expected, got %s" % (
         key, "'%s'" % value if isinstance(value, str) else lua_type(value)))
@@ -568,6 +581,8 @@ SUPERVISE_OPTIONS = {
     "backoff_max_ms": ("duration", 30000), "max_retries": ("count", 10),
     "stop_signal": ("signal", signal.SIGTERM), "stop_timeout_ms": ("duration", 5000),
     "check": ("check", None), "max_rss": ("size", None), "for_ms": ("duration", 0),
+    "stdout_maxbytes": ("bytes", 50 * 1024 * 1024), "stdout_backups": ("count", 10),
+    "stderr_maxbytes": ("bytes", 50 * 1024 * 1024), "stderr_backups": ("count", 10),
 }
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -601,6 +616,7 @@ class Program:
         self.ever_healthy = False   # since the current start
         self.usage = Usage()
         self.rss_over_since = None  # monotonic time RSS first exceeded max_rss
+        self.output = ProgramOutput(name)
         self.configure(opts)
 
     def configure(self, opts):
@@ -610,6 +626,10 @@ class Program:
         self.env = opts["env"]
         self.stdout = resolve(opts["stdout"], self.cwd) or default_output_path("proc-" + self.name)
         self.stderr = resolve(opts["stderr"], self.cwd)
+        self.rotation = {"stdout": (opts["stdout_maxbytes"], opts["stdout_backups"]),
+                         "stderr": (opts["stderr_maxbytes"], opts["stderr_backups"])}
+        self.output.configure(self.stdout, self.stderr, self.rotation["stdout"],
+                              self.rotation["stderr"])
         self.autorestart = opts["autorestart"]
         self.startsecs = opts["startsecs"]
         self.backoff_ms = opts["backoff_ms"]
@@ -674,7 +694,7 @@ class Program:
         env = dict(self.env or {})
         env[SUPERVISED_ENV] = supervision_tag(self.name)
         try:
-            pid = spawn(self.argv, self.cwd, env, self.stdout, self.stderr)
+            pid = self.launch(env)
         except SpawnError as e:
             self.pid = None
             self.last_error = str(e)
@@ -689,6 +709,22 @@ class Program:
             self.became_running()
         else:
             self.timer = server.el.create_time_event(self.startsecs * 1000, self._startsecs_passed)
+
+    def launch(self, env):
+        """Start the program on pipes that sakerd reads (proc_output.py); its pid."""
+        try:
+            out_w, err_w, reads = self.output.prepare()
+        except OutputFileError as e:
+            raise SpawnError(str(e))
+        except OSError as e:
+            raise SpawnError("can't make pipes for its output: %s" % e.strerror)
+        try:
+            pid = launch(self.argv, self.cwd, env, out_w, err_w, pass_fds=reads)
+        except SpawnError:
+            self.output.abandon(out_w, err_w, reads)
+            raise
+        self.output.started(out_w, err_w, reads)
+        return pid
 
     def _startsecs_passed(self, el, id, data):
         self.timer = None
@@ -729,6 +765,7 @@ class Program:
         self.started_at = process_start_time(pid) or time.time()
         log(LL_NOTICE, "Process %s: adopting pid %d, left running by an earlier sakerd",
             self.name, pid)
+        self.output.adopt(pid)
         self.became_running()
 
     def became_running(self):
@@ -956,6 +993,11 @@ class Program:
             ("last_exit", self.last_exit_text()), ("last_error", self.last_error),
             ("cmd", " ".join(self.argv)), ("pidfile", self.pidfile or ""),
             ("cwd", self.cwd or ""), ("stdout", self.stdout), ("stderr", self.stderr or self.stdout),
+            ("stdout_maxbytes", self.rotation["stdout"][0]),
+            ("stdout_backups", self.rotation["stdout"][1]),
+            ("stderr_maxbytes", self.rotation["stderr"][0]),
+            ("stderr_backups", self.rotation["stderr"][1]),
+        ] + self.output.status_pairs() + [
             ("autorestart", "yes" if self.autorestart else "no"), ("startsecs", self.startsecs),
             ("backoff_ms", self.backoff_ms), ("backoff_max_ms", self.backoff_max_ms),
             ("max_retries", self.max_retries), ("stop_signal", signal_name(self.stop_signal)),
@@ -1007,26 +1049,34 @@ class Supervisor:
         """sakerd is exiting: stop our programs, waiting a bounded time."""
         live = [p for p in self.programs.values() if p.state in (STARTING, RUNNING, STOPPING)]
         if not live:
+            self.drain_output()
             return
         log(LL_NOTICE, "Stopping %d supervised process%s", len(live), "" if len(live) == 1 else "es")
         for p in live:
             if p.state != STOPPING:
                 p.stop()
         budget = min(SHUTDOWN_STOP_BUDGET_MS, max(p.stop_timeout_ms for p in live))
-        deadline = time.monotonic() + budget / 1000.0
-        while time.monotonic() < deadline and any(p.state == STOPPING for p in live):
-            reaper.reap_children()
-            self.cron()     # adopted programs are not our children: watch /proc
-            time.sleep(0.01)
+        self.wait_for_stops(live, budget, 0.01)
         for p in live:
             if p.state == STOPPING:
                 log(LL_WARNING, "Process %s still running at shutdown: sending SIGKILL", p.name)
                 p.signal_group(signal.SIGKILL)
-        deadline = time.monotonic() + 1.0
+        self.wait_for_stops(live, 1000, 0.005)
+        # Their last words: what the pipes still hold goes to the files and streams.
+        self.drain_output()
+
+    def wait_for_stops(self, live, budget_ms, step):
+        """Reap and read output until no program of live is stopping, or budget_ms pass."""
+        deadline = time.monotonic() + budget_ms / 1000.0
         while time.monotonic() < deadline and any(p.state == STOPPING for p in live):
             reaper.reap_children()
-            self.cron()
-            time.sleep(0.005)
+            self.cron()     # adopted programs are not our children: watch /proc
+            self.drain_output()   # a program blocked on a full pipe could not exit
+            time.sleep(step)
+
+    def drain_output(self):
+        for p in self.programs.values():
+            p.output.drain_available()
 
 
 supervisor = Supervisor()
@@ -1186,6 +1236,26 @@ def proc_signal_command(c):
     c.add_reply(b"+OK\r\n")
 
 
+TAIL_DEFAULT = 20
+
+
+def proc_tail_command(c):
+    """PROC TAIL <name> [n]: the last n lines (stdout and stderr as they came), oldest first."""
+    prog = _program_or_error(c)
+    if prog is None:
+        return
+    n = TAIL_DEFAULT
+    if len(c.argv) > 4:
+        c.add_reply_error("syntax error")
+        return
+    if len(c.argv) == 4:
+        from .t_list import get_long_at_least_or_reply
+        n = get_long_at_least_or_reply(c, c.argv[3], 0, "value is out of range, must be positive")
+        if n is None:
+            return
+    c.add_reply_bulks(tail_lines(prog.output, n))
+
+
 def proc_help_command(c):
     c.add_reply_help("PROC", [
         "LIST",
@@ -1201,7 +1271,10 @@ def proc_help_command(c):
         "RESTART <name>",
         "    STOP, then START once it has stopped.",
         "SIGNAL <name> <signal>",
-        "    Send a signal (name like HUP or number) to the process."])
+        "    Send a signal (name like HUP or number) to the process.",
+        "TAIL <name> [<count>]",
+        "    The last <count> lines (default 20) the process wrote, stdout and stderr",
+        "    as they came, oldest first (the stream saker:proc:<name> tells them apart)."])
 
 
 def proc_command(c):
@@ -1221,6 +1294,7 @@ def _proc_commands():
             ("stop", proc_stop_command, 3, "exec", "Stop a supervised process"),
             ("restart", proc_restart_command, 3, "exec", "Restart a supervised process"),
             ("signal", proc_signal_command, 4, "exec", "Send a signal to a supervised process"),
+            ("tail", proc_tail_command, -3, "", "Show the last lines a supervised process wrote"),
             ("help", proc_help_command, 2, "", "Show helpful text about the different subcommands")):
         container.add_subcommand(Command(name, fn, arity, flags, group="processes",
                                          summary=summary, acl=acl))

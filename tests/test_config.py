@@ -102,6 +102,7 @@ NON_DEFAULT = [
     ("log-stream-maxlen 0", "log_stream_maxlen", 0),
     ('event-stream ""', "event_stream", ""),
     ("event-stream-maxlen 500", "event_stream_maxlen", 500),
+    ("proc-output-maxlen 50", "proc_output_maxlen", 50),
     ("functions-file fns.dump", "functions_file", "fns.dump"),
     ("hash-max-listpack-entries 64", "hash_max_listpack_entries", 64),
     ("hash-max-ziplist-entries 64", "hash_max_listpack_entries", 64),
