@@ -54,8 +54,8 @@ and iteration in subscription order.
 """
 
 from . import log as logmod
-from .networking import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
-from .server import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
+from .server_h import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
+from .server_h import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
                      CMD_NOSCRIPT, CMD_STALE)
 from .util import string_match
 
@@ -214,6 +214,14 @@ def unsubscribe_all_patterns(c, notify):
 def unsubscribe_all_shard_channels(c, notify):
     return _unsubscribe_all(c, c.pubsub_shard_channels, unsubscribe_shard_channel, notify,
                             b"sunsubscribe", 0)
+
+
+def pubsub_unsubscribe_all(c):
+    """pubsubUnsubscribeAllChannels & co. for a client being freed."""
+    if c.flags & CLIENT_PUBSUB:
+        unsubscribe_all_channels(c, False)
+        unsubscribe_all_patterns(c, False)
+        unsubscribe_all_shard_channels(c, False)
 
 
 # ---- publishing (hot path) -------------------------------------------------

@@ -29,7 +29,7 @@ from . import notify
 from .db import WRONGTYPE_ERR, mstime, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 OK = b"+OK\r\n"
 SYNTAX_ERR = "syntax error"
