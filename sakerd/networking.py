@@ -20,7 +20,9 @@ import time
 from . import anet, config, pubsub
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
-from .resp import RequestReader, encode_bulk_array, repr_arg
+from .resp import (RequestReader, encode_bulk_array, repr_arg, NULL_BULK, OBJ_SHARED_BULKHDR_LEN,
+                   OBJ_SHARED_INTEGERS, RESP3_NULL, SHARED_BULKHDR, SHARED_INTEGERS,
+                   SHARED_MBULKHDR)
 from .server_h import (  # noqa: F401  (the CLIENT_* names are re-exported)
     server, CLIENT_BLOCKED, CLIENT_CLOSE_AFTER_REPLY, CLIENT_CLOSE_ASAP, CLIENT_DENY_BLOCKING,
     CLIENT_DIRTY_CAS, CLIENT_DIRTY_EXEC, CLIENT_MONITOR, CLIENT_MULTI, CLIENT_NO_REPLY_MASK,
@@ -127,19 +129,36 @@ class Client:
             check_output_buffer_limits(self)
 
     def add_reply_bulk(self, b):
-        self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+        """A bulk string (hot path: GET). The queueing of add_reply, inline,
+        with the header and the bytes appended in place, not formatted."""
+        if b.__class__ is not bytes:
+            # (bytearray, memoryview: one piece, as a bad type fails whole.)
+            self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+            return
+        if self.flags & CLIENT_NO_REPLY_MASK:
+            return
+        buf = self.buf
+        if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
+            self.flags |= CLIENT_PENDING_WRITE
+            server.clients_pending_write.append(self)
+        n = len(b)
+        buf += SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else b"$%d\r\n" % n
+        buf += b
+        buf += b"\r\n"
+        if len(buf) > server.obuf_check_threshold:
+            check_output_buffer_limits(self)
 
     def add_reply_bulk_or_null(self, b):
         if b is None:
             self.add_reply_null()
         else:
-            self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+            self.add_reply_bulk(b)
 
     def add_reply_long_long(self, n):
-        self.add_reply(b":%d\r\n" % n)
+        self.add_reply(SHARED_INTEGERS[n] if 0 <= n < OBJ_SHARED_INTEGERS else b":%d\r\n" % n)
 
     def add_reply_array_len(self, n):
-        self.add_reply(b"*%d\r\n" % n)
+        self.add_reply(SHARED_MBULKHDR[n] if 0 <= n < OBJ_SHARED_BULKHDR_LEN else b"*%d\r\n" % n)
 
     def add_reply_bulks(self, items):
         """An array of bulk strings (None items are nil)."""
@@ -160,7 +179,7 @@ class Client:
 
     def add_reply_null(self):
         """The null bulk/array: $-1 in RESP2, _ in RESP3."""
-        self.add_reply(b"$-1\r\n" if self.resp == 2 else b"_\r\n")
+        self.add_reply(NULL_BULK if self.resp == 2 else RESP3_NULL)
 
     def add_reply_null_array(self):
         self.add_reply(b"*-1\r\n" if self.resp == 2 else b"_\r\n")
@@ -273,7 +292,6 @@ def _is_local(addr, unix):
     if unix:
         return True
     return addr == "127.0.0.1" or addr == "::1"
-
 
 
 def accept_common_handler(sock, flags, ip):

@@ -54,9 +54,10 @@ and iteration in subscription order.
 """
 
 from . import log as logmod
-from .server_h import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
-from .server_h import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
-                     CMD_NOSCRIPT, CMD_STALE)
+from .resp import OBJ_SHARED_INTEGERS, SHARED_INTEGERS
+from .server_h import (server, Command, CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING,
+                       CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING, CMD_NOSCRIPT,
+                       CMD_STALE)
 from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
@@ -353,7 +354,8 @@ def publish_command(c):
         receivers = publish(c.argv[1], c.argv[2])
     else:
         receivers = publish_batched(c.argv[1], c.argv[2])
-    c.add_reply(b":%d\r\n" % receivers)
+    c.add_reply(SHARED_INTEGERS[receivers] if receivers < OBJ_SHARED_INTEGERS else
+                b":%d\r\n" % receivers)
 
 
 def spublish_command(c):

@@ -32,6 +32,8 @@ _perf_counter_ns = time.perf_counter_ns
 _PUBSUB_OR_MULTI = CLIENT_PUBSUB | CLIENT_MULTI
 
 
+# ---- events and the command table --------------------------------------------
+
 def emit_event(type, **fields):
     """Publish a lifecycle event as JSON on `event-channel` (SPEC §6) and
     append it to `event-stream` (history.py).
@@ -49,11 +51,13 @@ def emit_event(type, **fields):
     return pubsub.publish(channel.encode(), json.dumps(event, sort_keys=False).encode(),
                           out_of_band=True)
 
+
 def register_command(cmd):
     name = cmd.name.lower().encode()
     server.commands[name] = cmd
     server.commands[name.upper()] = cmd
     acl.table.setup(cmd)
+
 
 def unregister_command(name):
     name = name.lower().encode()
@@ -62,13 +66,16 @@ def unregister_command(name):
     if cmd is not None:
         acl.table.remove(cmd)
 
+
+# ---- processCommand() and call() --------------------------------------------
+
 def process_command(c, argv, clock=0):
     """Check a request and run it: processCommand() and call() (hot path).
 
     One function, not two: a Python call costs as much as all the
     checks. Scripts come here too, after their own checks (scripting.py):
     their fake client is authenticated, never subscribed, and may run
-    while the server is BUSY with the script itserver. The caller makes c
+    while the server is BUSY with the script itself. The caller makes c
     the current client (once per pipeline, not per command).
 
     The duration is measured from `clock` when given: the end of the
@@ -145,6 +152,7 @@ def process_command(c, argv, clock=0):
         _blocked.handle_clients_blocked_on_keys()
     return end
 
+
 def call(c, cmd):
     """call() for a command EXEC runs from its queue (multi.py).
 
@@ -171,6 +179,7 @@ def call(c, cmd):
     if ns >= server.slowlog_threshold_ns:
         _slowlog(c, cmd, ns)
 
+
 def _count_failed(cmd):
     """incrCommandStatsOnError(): error replies were added while cmd
     ran; cmd failed unless a nested command (in EXEC, in a script)
@@ -181,11 +190,14 @@ def _count_failed(cmd):
         cmd.failed_calls += 1
     server.prev_err_count = server.stat_total_error_replies
 
+
 def _slowlog(c, cmd, ns):
     """cmd ran at least the hot threshold: the slowlog and the latency
     monitor (latency.py). A blocked command goes to the slowlog when it
     is answered, as Redis does."""
-    latency.slow_command(c, cmd, ns, not cmd.flags & CMD_SKIP_SLOWLOG and not c.flags & CLIENT_BLOCKED)
+    latency.slow_command(c, cmd, ns,
+                         not cmd.flags & CMD_SKIP_SLOWLOG and not c.flags & CLIENT_BLOCKED)
+
 
 def reject_command(c, cmd, msg):
     """rejectCommand(): refuse cmd with msg; in MULTI, doom the transaction
@@ -197,6 +209,7 @@ def reject_command(c, cmd, msg):
         _multi.exec_command_abort(c, msg)
     else:
         c.add_reply_error(msg)
+
 
 def _refused_in_context(c, cmd, flags, argv):
     """The checks of a client in MULTI or subscribed, in processCommand's
@@ -214,14 +227,16 @@ def _refused_in_context(c, cmd, flags, argv):
     return bool(server.script_busy and not flags & CMD_ALLOW_BUSY and
                 _refused_while_busy(c, cmd))
 
+
 def _refused_while_busy(c, cmd):
     if c.flags & CLIENT_SCRIPT:
         return False    # the busy script's own calls
     # A function is killed with FUNCTION KILL; everything else with SCRIPT KILL.
     killer = "FUNCTION" if server.lua is not None and server.lua.kind == "function" else "SCRIPT"
     reject_command(c, cmd, "-BUSY Redis is busy running a script. You can only call "
-                        "%s KILL or SHUTDOWN NOSAVE." % killer)
+                   "%s KILL or SHUTDOWN NOSAVE." % killer)
     return True
+
 
 def _reject_unknown(c, argv):
     if c.flags & CLIENT_MULTI:
@@ -243,6 +258,7 @@ def _reject_unknown(c, argv):
             _c_str(name)[:128], args)
     c.add_reply_error(err)
 
+
 def _command_crashed(c, cmd, exc):
     log(LL_WARNING, "Internal error in '%s' command: %s", cmd.fullname,
         "".join(traceback.format_exception(exc)).rstrip().replace("\n", " | "))
@@ -255,7 +271,7 @@ def _c_str(b):
     return b if nul == -1 else b[:nul]
 
 
-
+# ---- cron ------------------------------------------------------------------
 
 def cron_should_run(ms):
     """run_with_period(): true once every `ms` milliseconds of cron."""
@@ -337,7 +353,8 @@ def update_hot_thresholds():
     limits = [v for h, s, _ in cfg.client_output_buffer_limit for v in (h, s) if v]
     server.obuf_check_threshold = min(limits) if limits else 1 << 62
     slower = cfg.slowlog_log_slower_than
-    server.slowlog_threshold_ns = latency.hot_threshold_ns(slower * 1000 if slower >= 0 else 1 << 62)
+    server.slowlog_threshold_ns = latency.hot_threshold_ns(
+        slower * 1000 if slower >= 0 else 1 << 62)
     server.notify_keyspace_events = cfg.notify_keyspace_events
 
 

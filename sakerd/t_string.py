@@ -213,7 +213,7 @@ def get_command(c):
         return
     server.stat_keyspace_hits += 1
     if v.__class__ is bytes:
-        c.add_reply(b"$%d\r\n%s\r\n" % (len(v), v))
+        c.add_reply_bulk(v)
     else:
         c.add_reply_error(WRONGTYPE_ERR)
 
