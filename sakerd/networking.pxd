@@ -23,7 +23,6 @@ cdef class Client:
     cdef public list mstate, watched_keys
 
     cpdef add_reply(self, data, long long silenced_by=*)
-    @cython.locals(n=Py_ssize_t)
     cpdef add_reply_bulk(self, b)
     cpdef add_reply_bulk_or_null(self, b)
     cpdef add_reply_long_long(self, n)

@@ -129,24 +129,10 @@ class Client:
             check_output_buffer_limits(self)
 
     def add_reply_bulk(self, b):
-        """A bulk string (hot path: GET). The queueing of add_reply, inline,
-        with the header and the bytes appended in place, not formatted."""
-        if b.__class__ is not bytes:
-            # (bytearray, memoryview: one piece, as a bad type fails whole.)
-            self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
-            return
-        if self.flags & CLIENT_NO_REPLY_MASK:
-            return
-        buf = self.buf
-        if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
-            self.flags |= CLIENT_PENDING_WRITE
-            server.clients_pending_write.append(self)
+        """A bulk string (hot path: GET): a shared header, no formatting."""
         n = len(b)
-        buf += SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else b"$%d\r\n" % n
-        buf += b
-        buf += b"\r\n"
-        if len(buf) > server.obuf_check_threshold:
-            check_output_buffer_limits(self)
+        self.add_reply(b"".join((SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else
+                                 b"$%d\r\n" % n, b, b"\r\n")))
 
     def add_reply_bulk_or_null(self, b):
         if b is None:
@@ -155,7 +141,8 @@ class Client:
             self.add_reply_bulk(b)
 
     def add_reply_long_long(self, n):
-        self.add_reply(SHARED_INTEGERS[n] if 0 <= n < OBJ_SHARED_INTEGERS else b":%d\r\n" % n)
+        self.add_reply(SHARED_INTEGERS[n] if n.__class__ is int and 0 <= n < OBJ_SHARED_INTEGERS
+                       else b":%d\r\n" % n)
 
     def add_reply_array_len(self, n):
         self.add_reply(SHARED_MBULKHDR[n] if 0 <= n < OBJ_SHARED_BULKHDR_LEN else b"*%d\r\n" % n)
