@@ -138,8 +138,7 @@ class Db:
     def flush(self):
         # Watchers of keys that exist see the change (signalFlushedDb).
         if self.watched_keys:
-            from .multi import touch_all_watched_keys_in_db
-            touch_all_watched_keys_in_db(self)
+            _multi.touch_all_watched_keys_in_db(self)
         n = len(self.dict)
         self.dict = {}
         self.expires = {}
