@@ -17,7 +17,10 @@ when sakerd.server is imported: the place where server.h would declare
 their prototypes.
 
 The hot fields are typed in server_h.pxd when the module is compiled
-(Cython's pure-Python mode); the .py is the one source either way.
+(Cython's pure-Python mode); the .py is the one source either way. A
+compiled module that declares `cdef Server server` in its .pxd holds
+`server` as a C variable, not as a module attribute: import `server` from
+here, never from another module.
 """
 
 import os
