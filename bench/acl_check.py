@@ -26,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from sakerd import acl, config as configmod  # noqa: E402
-from sakerd.server import server, init_server  # noqa: E402
+from sakerd.server import init_server  # noqa: E402
+from sakerd.server_h import server  # noqa: E402
 
 USERS = {
     "open": None,

@@ -32,8 +32,9 @@ def setup():
     assert err is None, err
     a, b = socket.socketpair()
     c = Client(a, a.fileno())
-    servermod.server.clients[c.id] = c
-    return servermod.server, c, b
+    from sakerd.server_h import server
+    server.clients[c.id] = c
+    return server, c, b
 
 
 def run(srv, c, argvs, n):

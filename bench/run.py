@@ -6,7 +6,13 @@
 Each round starts the three servers afresh, each on a free loopback port:
 
 * sakerd:       python -m sakerd --port P --scripts-dir <empty dir> (with
-                Redis's open default user: --user default on nopass ~* &* +@all)
+                Redis's open default user: --user default on nopass ~* &* +@all),
+                from this tree: the compiled build when the modules with a .pxd
+                are compiled in place (sakerd/*.so), else pure Python
+* sakerd-pure:  the same from a copy of sakerd/*.py only (no extension
+                modules): the pure-Python build, side by side with the other
+* sakerd-base:  with --base REV, the same from `git archive REV sakerd`: an
+                older tree (pure Python), to compare a change in one run
 * redis-server: redis-server --port P --save '' --appendonly no
 * uvloop:       python bench/uvloop_server.py --port P  (bench's Python peer)
 
@@ -65,7 +71,8 @@ import multi_batches  # noqa: E402  (bench/multi_batches.py: SET batches, MULTI/
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-SERVERS = ("sakerd", "redis", "uvloop")
+SERVERS = ("sakerd", "sakerd-pure", "sakerd-base", "redis", "uvloop")
+BASE_REV = None     # --base: the revision sakerd-base runs
 RB_TESTS = ("ping_mbulk", "set", "get", "incr", "lpush", "lrange_100")
 # Stream workloads (redis-benchmark has no -t for them: custom commands).
 # The uvloop peer has no streams: these run on sakerd and redis-server only.
@@ -116,13 +123,13 @@ def resp_call(port, *args, timeout=5.0):
 class Server:
     """One server process under test."""
 
-    def __init__(self, name, argv, port, workdir, env=None):
+    def __init__(self, name, argv, port, workdir, env=None, cwd=None):
         self.name = name
         self.port = port
         self.log_path = os.path.join(workdir, "%s-%d.log" % (name, port))
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(argv, cwd=cwd or ROOT, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         self.pid = self.proc.pid
 
     def wait_ready(self, deadline_s=20.0):
@@ -161,8 +168,37 @@ class Server:
         self.log.close()
 
 
+def pure_tree(workdir):
+    """A copy of the package's .py files: `python -m sakerd` run from it
+    cannot import an extension module built in the tree."""
+    root = os.path.join(workdir, "pure")
+    if not os.path.isdir(root):
+        shutil.copytree(os.path.join(ROOT, "sakerd"), os.path.join(root, "sakerd"),
+                        ignore=shutil.ignore_patterns("*.so", "*.c", "*.pxd", "__pycache__"))
+    return root
+
+
+def base_tree(workdir):
+    """sakerd/ of BASE_REV, extracted with git archive."""
+    root = os.path.join(workdir, "base")
+    if not os.path.isdir(root):
+        os.mkdir(root)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", BASE_REV, "sakerd"],
+                                 stdout=subprocess.PIPE, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
+    return root
+
+
+def server_cwd(name, workdir):
+    if name == "sakerd-pure":
+        return pure_tree(workdir)
+    if name == "sakerd-base":
+        return base_tree(workdir)
+    return None
+
+
 def server_argv(name, port, scripts_dir):
-    if name == "sakerd":
+    if name in ("sakerd", "sakerd-pure", "sakerd-base"):
         # Redis's open default user (sakerd ships a closed one), no unix socket.
         return [sys.executable, "-m", "sakerd", "--port", str(port),
                 "--scripts-dir", scripts_dir, "--unixsocket", "",
@@ -179,7 +215,8 @@ def start_servers(names, workdir, scripts_dir):
     try:
         for name in names:
             port = free_port()
-            servers[name] = Server(name, server_argv(name, port, scripts_dir), port, workdir)
+            servers[name] = Server(name, server_argv(name, port, scripts_dir), port, workdir,
+                                   cwd=server_cwd(name, workdir))
         for s in servers.values():
             s.wait_ready()
     except Exception:
@@ -462,10 +499,12 @@ def wl_label(wl):
     return "%s -P %s" % (t, p[1:])
 
 
+PEERS = ("sakerd-pure", "sakerd-base", "redis", "uvloop")
+
+
 def ratio_columns(names):
     """The sakerd/<peer> ratio columns for the peers present in this run."""
-    return ["sakerd/%s" % other for other in ("redis", "uvloop")
-            if "sakerd" in names and other in names]
+    return ["sakerd/%s" % other for other in PEERS if "sakerd" in names and other in names]
 
 
 def table_throughput(results, names, wls):
@@ -477,7 +516,7 @@ def table_throughput(results, names, wls):
         for n in names:
             v = median_of(rounds, wl, n, "ops")
             row.append(fmt_num(v) if v is not None else "-")
-        for other in ("redis", "uvloop"):
+        for other in PEERS:
             if "sakerd" in names and other in names:
                 row.append(fmt_ratio(ratios(rounds, wl, "ops", "sakerd", other)))
         lines.append("| " + " | ".join(row) + " |")
@@ -494,7 +533,7 @@ def table_efficiency(results, names, wls):
             eff = median_of(rounds, wl, n, "eff")
             cpu = median_of(rounds, wl, n, "cpu")
             row.append("%s (%.2f)" % (fmt_num(eff), cpu) if eff is not None else "-")
-        for other in ("redis", "uvloop"):
+        for other in PEERS:
             if "sakerd" in names and other in names:
                 row.append(fmt_ratio(ratios(rounds, wl, "eff", "sakerd", other)))
         lines.append("| " + " | ".join(row) + " |")
@@ -531,11 +570,16 @@ def targets(results, names):
         out.append("| %s | %s %s | %.2f | %s |" % (label, ">=" if above else "<", goal, value,
                                                    "met" if ok else "not met"))
 
+    # Issue 19: the compiled build, per server CPU-second.
     for t in ("ping_mbulk", "set", "get"):
-        check("-P 16 %s, sakerd/redis ops/s" % t, med("P16:" + t, "ops", "redis"), 0.5)
-        check("-P 16 %s, sakerd/uvloop ops/s" % t, med("P16:" + t, "ops", "uvloop"), 1.3)
+        check("-P 16 %s, sakerd/redis ops per CPU-s" % t, med("P16:" + t, "eff", "redis"), 0.6)
+        check("-P 16 %s, sakerd/uvloop ops per CPU-s" % t, med("P16:" + t, "eff", "uvloop"), 1.2)
     for t in RB_TESTS:
         check("-P 1 %s, sakerd/redis ops per CPU-s" % t, med("P1:" + t, "eff", "redis"), 0.8)
+    for wl in ("P16:ping_mbulk", "P16:set", "P16:get", "P1:ping_mbulk", "P1:set", "P1:get"):
+        v = ratios(rounds, wl, "eff", "sakerd-pure", "sakerd-base")
+        check("%s, sakerd-pure/sakerd-base ops per CPU-s" % wl_label(wl),
+              statistics.median(v) if v else None, 1.0)
     check("fan-out, sakerd/redis delivered msg/s", med("fanout", "ops", "redis"), 0.6)
     check("churn, sakerd/redis conns/s", med("churn", "ops", "redis"), 0.9)
     idle_name = "sakerd+plugins" if "sakerd+plugins" in rounds[0]["idle"] else "sakerd"
@@ -616,7 +660,7 @@ def report(results, args, names, wls, elapsed):
     ] + table_idle(results)
     tgt = targets(results, names)
     if tgt:
-        lines += ["", "## Targets (issue 7)", ""] + tgt
+        lines += ["", "## Targets (issues 7 and 19)", ""] + tgt
     return "\n".join(lines) + "\n"
 
 
@@ -645,8 +689,10 @@ def main(argv=None):
                     help="target duration of each run (default 2.2, quick 0.5)")
     ap.add_argument("--idle-seconds", type=float, default=None,
                     help="idle CPU window (default 10, quick 2)")
-    ap.add_argument("--servers", default=",".join(SERVERS),
-                    help="comma-separated subset of sakerd,redis,uvloop")
+    ap.add_argument("--servers", default="sakerd,sakerd-pure,redis,uvloop",
+                    help="comma-separated subset of %s" % ",".join(SERVERS))
+    ap.add_argument("--base", default=None, metavar="REV",
+                    help="also run sakerd-base: sakerd/ at git revision REV")
     ap.add_argument("--workloads", default="",
                     help="comma-separated subset: P1, P16, a test name (set, get, ...), "
                          "P16:set, churn, fanout, batch (default all)")
@@ -655,6 +701,10 @@ def main(argv=None):
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = ap.parse_args(argv)
+    global BASE_REV
+    BASE_REV = args.base
+    if args.base and "sakerd-base" not in args.servers.split(","):
+        args.servers += ",sakerd-base"
     if args.seconds is None:
         args.seconds = 0.5 if args.quick else 2.2
     if args.idle_seconds is None:

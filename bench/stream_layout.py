@@ -17,7 +17,7 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sakerd import config, db, t_stream  # noqa: E402
-from sakerd.server import server  # noqa: E402
+from sakerd.server_h import server  # noqa: E402
 
 N = 100000
 ROUNDS = 20000

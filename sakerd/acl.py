@@ -29,6 +29,9 @@ import time
 
 from .commands_def import COMMANDS as REDIS_COMMANDS
 from .resp import split_args
+from .server_h import (server, Command, CLIENT_MULTI, CMD_ADMIN, CMD_BLOCKING, CMD_FAST,
+                       CMD_LOADING, CMD_NO_AUTH, CMD_NOSCRIPT, CMD_PUBSUB, CMD_READONLY, CMD_STALE,
+                       CMD_WRITE)
 from .util import string_match
 
 # Redis's categories in Redis's order (ACL CAT, COMMAND INFO), then sakerd's.
@@ -62,7 +65,6 @@ _NEEDS_WRITE = {"INSERT", "DELETE", "UPDATE"}
 
 # Implicit categories from the command flags (setImplicitACLCategories).
 _FLAG_CATEGORIES = None
-_CMD_NO_AUTH = 1 << 15      # server.CMD_NO_AUTH (server.py imports this module)
 
 
 class ACLError(Exception):
@@ -156,10 +158,9 @@ table = CommandTable()
 
 
 def _flag_categories():
-    from . import server as s
-    return ((s.CMD_WRITE, "write"), (s.CMD_READONLY, "read"), (s.CMD_ADMIN, "admin"),
-            (s.CMD_ADMIN, "dangerous"), (s.CMD_PUBSUB, "pubsub"), (s.CMD_FAST, "fast"),
-            (s.CMD_BLOCKING, "blocking"))
+    return ((CMD_WRITE, "write"), (CMD_READONLY, "read"), (CMD_ADMIN, "admin"),
+            (CMD_ADMIN, "dangerous"), (CMD_PUBSUB, "pubsub"), (CMD_FAST, "fast"),
+            (CMD_BLOCKING, "blocking"))
 
 
 _GROUP_CATEGORIES = {"string": "string", "list": "list", "hash": "hash", "set": "set",
@@ -221,7 +222,6 @@ def command_key_specs(cmd):
         return [KeySpec(*spec) for spec in redis[1]]
     if not cmd.first_key:
         return []
-    from .server import CMD_WRITE
     flags = ("RW", "ACCESS", "UPDATE") if cmd.flags & CMD_WRITE else ("RO", "ACCESS")
     last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
     return [KeySpec(flags, ("index", cmd.first_key), ("range", last, cmd.key_step, 0))]
@@ -597,7 +597,7 @@ class Selector:
         get_keys(cmd, argv) once the first of them needed it."""
         if self.generation != table.generation:
             self.refresh_commands()
-        if not self.allowed >> cmd.acl_id & 1 and not cmd.flags & _CMD_NO_AUTH and \
+        if not self.allowed >> cmd.acl_id & 1 and not cmd.flags & CMD_NO_AUTH and \
                 not self.may_run(cmd, argv):
             return ACL_DENIED_CMD, 0
         if not self.allkeys:
@@ -918,7 +918,6 @@ def _pattern_string(pat, flags):
 
 
 def server_acl_pubsub_default_all():
-    from .server import server
     cfg = server.config
     return cfg is not None and getattr(cfg, "acl_pubsub_default", "resetchannels") == "allchannels"
 
@@ -996,7 +995,6 @@ class Users:
 
     def add_log_entry(self, c, reason, context, argpos, username=None, obj=None):
         """addACLLogEntry: group with a similar recent entry, else add one."""
-        from .server import server
         from .networking import client_info_string
         self.denied[reason] = self.denied.get(reason, 0) + 1
         if obj is None:
@@ -1032,7 +1030,6 @@ users = Users()
 
 def kill_clients_of(user):
     """ACLFreeUserAndKillClients: a deleted user's connections are closed."""
-    from .server import server
     from .networking import free_client_async, CLIENT_CLOSE_AFTER_REPLY
     for c in list(server.clients.values()):
         if c.user is user:
@@ -1046,7 +1043,6 @@ def kill_clients_losing_channels(user):
     """ACLKillPubsubClientsIfNeeded: subscribers the new rules no longer allow."""
     if any(s.allchannels for s in user.selectors):
         return
-    from .server import server
     from .networking import free_client_async
     for c in list(server.clients.values()):
         if c.user is not user:
@@ -1067,7 +1063,6 @@ def reject_denied(c, cmd, argv):
     result, pos = c.user.check(cmd, argv)
     if result == ACL_OK:
         return False
-    from .server import server, CLIENT_MULTI
     context = ACL_LOG_CTX_MULTI if c.flags & CLIENT_MULTI else ACL_LOG_CTX_TOPLEVEL
     users.add_log_entry(c, result, context, pos)
     if result == ACL_DENIED_CMD:
@@ -1462,7 +1457,6 @@ _NO_ACL_FILE = ("This Redis instance is not configured to use an ACL file. You m
 
 
 def _acl_file():
-    from .server import server
     cfg = server.config
     return cfg.resolve_path(cfg.aclfile) if cfg.aclfile else None
 
@@ -1476,7 +1470,6 @@ def acl_load_command(c):
     if errors:
         c.add_reply_error(errors)
         return
-    from .server import server
     if server.config.requirepass and b"default" not in loaded:
         pass
     users.replace_all(loaded)
@@ -1580,7 +1573,6 @@ def acl_dryrun_command(c):
     if u is None:
         c.add_reply_error("User '%s' not found" % argv[2].decode("utf-8", "replace"))
         return
-    from .server import server
     args = argv[3:]
     cmd = server.lookup_command(args)
     if cmd is None:
@@ -1640,7 +1632,6 @@ def acl_command(c):
 
 
 def _acl_container():
-    from .server import (Command, CMD_ADMIN, CMD_NOSCRIPT, CMD_LOADING, CMD_STALE, CMD_NO_AUTH)
     adm = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE
     any_ = CMD_NOSCRIPT | CMD_LOADING | CMD_STALE
     cmd = Command("acl", acl_command, -2, 0, group="server", summary="A container for ACL commands")

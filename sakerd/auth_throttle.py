@@ -15,7 +15,7 @@ counted and summed up in one line at most every AUTH_LOG_INTERVAL seconds.
 import time
 
 from .log import log, LL_WARNING
-from .server import server
+from .server_h import server
 
 AUTH_LOCK_MIN_MS = 100
 AUTH_LOCK_MAX_MS = 10000

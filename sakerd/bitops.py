@@ -21,7 +21,7 @@ signed field the way redis-server does.
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING
 from .resp import string2ll
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 SYNTAX_ERR = "syntax error"
 NOT_INTEGER = "value is not an integer or out of range"

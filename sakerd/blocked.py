@@ -53,7 +53,7 @@ import math
 from .db import mstime
 from .networking import CLIENT_BLOCKED, CLIENT_DENY_BLOCKING, CLIENT_UNBLOCKED
 from .resp import string2ll
-from .server import server
+from .server_h import server
 from .t_string import string2ld, LD_INF
 
 BLOCKED_NONE = 0

@@ -16,11 +16,10 @@ from .acl import (command_has_keys, get_keys, users, category_names, update_defa
                   ACL_DENIED_AUTH, ACL_LOG_CTX_TOPLEVEL)
 from .auth_throttle import auth_failed, auth_succeeded, auth_throttled
 from .resp import string2ll
-from .server import (
+from .server_h import (
     Command, server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FAST, CMD_LOADING,
     CMD_BLOCKING, CMD_NO_AUTH, CMD_NO_MULTI, CMD_NOSCRIPT, CMD_READONLY, CMD_SKIP_MONITOR,
-    CMD_SKIP_SLOWLOG, CMD_STALE, CMD_WRITE,
-    prepare_for_shutdown_and_exit, update_hot_thresholds)
+    CMD_SKIP_SLOWLOG, CMD_STALE, CMD_WRITE)
 
 OK = b"+OK\r\n"
 SYNTAX_ERR = "syntax error"
@@ -627,7 +626,7 @@ def apply_config_changes():
     """Make live settings take effect after CONFIG SET."""
     cfg = server.config
     set_level(cfg.loglevel)
-    update_hot_thresholds()
+    server.update_hot_thresholds()
     server.hz = cfg.hz
     # Each reader captured proto-max-bulk-len when its client connected.
     for client in server.clients.values():
@@ -770,7 +769,7 @@ def shutdown_command(c):
         c.add_reply_error("-BUSY Redis is busy running a script. You can only call "
                           "SCRIPT KILL or SHUTDOWN NOSAVE.")
         return
-    prepare_for_shutdown_and_exit()
+    server.prepare_for_shutdown_and_exit()
 
 
 def info_command(c):

@@ -21,7 +21,7 @@ import random
 import time
 from collections import deque
 
-from .server import server
+from .server_h import server
 
 ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP = 20
 ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC = 25

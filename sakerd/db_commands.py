@@ -17,7 +17,7 @@ from .db import SCAN_POS_BITS, TYPE_NAMES, mstime, signal_modified_key
 from .multi import touch_all_watched_keys_in_db
 from .notify import notify_keyspace_event, NOTIFY_GENERIC
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .util import string_match
 
 NOT_INTEGER = "value is not an integer or out of range"

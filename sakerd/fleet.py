@@ -47,7 +47,7 @@ from .ae import AE_READABLE
 from .log import log, LL_NOTICE, LL_WARNING, LL_DEBUG
 from .log import state as log_state
 from .safefile import replace_file
-from .server import server, CMD_BLOCKING
+from .server_h import server, CMD_BLOCKING
 
 JOBS = "fleet:{ctl}:jobs"
 SEEN = "fleet:{ctl}:seen"

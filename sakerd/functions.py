@@ -40,7 +40,7 @@ from .resp import split_args
 from .scripting import (BUSY_EVAL_ERR, SCRIPT_FLAGS, ScriptRun, error_text, feed_monitors,
                         get_numkeys, prepare_for_run, push_error, reply_result, run_is_read_only,
                         script_kill)
-from .server import (Command, server, CMD_ALLOW_BUSY, CMD_LOADING, CMD_NOSCRIPT, CMD_READONLY,
+from .server_h import (Command, server, CMD_ALLOW_BUSY, CMD_LOADING, CMD_NOSCRIPT, CMD_READONLY,
                      CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE)
 from .util import string_match
 

@@ -24,7 +24,7 @@ from .geohash import (CIRCULAR_TYPE, GEO_LAT_MAX, GEO_LAT_MIN, GEO_LONG_MAX, GEO
                       encode, encode_wgs84)
 from .pqsort import msort, pqsort
 from .resp import string2ll
-from .server import Command, CMD_READONLY, CMD_WRITE
+from .server_h import Command, CMD_READONLY, CMD_WRITE
 from .t_string import ld2string_human
 from .t_zset import SYNTAX_ERR, NOT_FLOAT, NOT_INTEGER, lookup_zset, notify_del, notify_zset, \
     stored_zset, string2d, zadd_generic

@@ -34,7 +34,7 @@ import urllib.parse
 from . import ae
 from .log import log, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type
-from .server import server
+from .server_h import server
 
 UNKNOWN, HEALTHY, UNHEALTHY = "unknown", "healthy", "unhealthy"
 ACTIONS = ("restart", "event")

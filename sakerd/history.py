@@ -21,7 +21,7 @@ as they are, other values as JSON (1, 1.5, true, null, {...}).
 import json
 
 from . import log as logmod
-from .server import server
+from .server_h import server
 
 _LEVELS = {level: name.lower().encode() for level, name in logmod.LEVEL_NAMES.items()}
 

@@ -31,7 +31,7 @@ from collections import Counter
 
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_STRING
-from .server import Command, server, CMD_ADMIN, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_ADMIN, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 HLL_P = 14
 HLL_Q = 64 - HLL_P

@@ -16,7 +16,7 @@ from . import __version__, REDIS_COMPAT_VERSION, tracking
 from .acl import (users as acl_users, ACL_DENIED_AUTH, ACL_DENIED_CHANNEL, ACL_DENIED_CMD,
                   ACL_DENIED_KEY)
 from .auth_throttle import stats as auth_stats
-from .server import (server, CLIENT_PUBSUB, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT,
+from .server_h import (server, CLIENT_PUBSUB, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT,
                      STATS_METRIC_NET_OUTPUT)
 from .util import bytes_to_human
 

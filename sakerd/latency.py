@@ -14,7 +14,7 @@ this one (server.update_hot_thresholds), and only then calls slow_command().
 
 import time
 
-from .server import Command, server, CMD_ADMIN, CMD_LOADING, CMD_NOSCRIPT, CMD_STALE
+from .server_h import Command, server, CMD_ADMIN, CMD_FAST, CMD_LOADING, CMD_NOSCRIPT, CMD_STALE
 
 LATENCY_TS_LEN = 160
 
@@ -62,7 +62,6 @@ def slow_command(c, cmd, ns, slowlog=True):
     if slowlog and ns >= server.slowlog_ns:
         from .cmd_server import slowlog_push
         slowlog_push(c, c.argv, ns // 1000)
-    from .server import CMD_FAST
     add_sample_if_needed(b"fast-command" if cmd.flags & CMD_FAST else b"command",
                          ns // 1000000)
 

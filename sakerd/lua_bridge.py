@@ -106,7 +106,7 @@ import traceback
 
 from .log import log, log_from, LL_DEBUG, LL_NOTICE, LL_WARNING
 from .lua_patterns import PATTERNS_SOURCE
-from .server import server
+from .server_h import server
 from .systemd import Watchdog, watchdog_from_script
 
 LUPA_MODULES = {"5.1": "lua51", "5.2": "lua52", "5.3": "lua53", "5.4": "lua54",

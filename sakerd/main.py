@@ -209,7 +209,8 @@ def main(argv=None):
 
 
 def run(config, path):
-    from .server import server, init_server
+    from .server import init_server
+    from .server_h import server
     from .pidfile import Pidfile, PidfileError
     from .signals import setup_signal_handlers
     from .extensions import init_extensions

@@ -28,7 +28,7 @@ import ipaddress
 
 from . import ae, anet
 from .log import log, LL_NOTICE, LL_VERBOSE, LL_WARNING
-from .server import server
+from .server_h import server
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_CONNECTIONS = 16

@@ -31,7 +31,7 @@ FLUSHDB and FLUSHALL touch every watched key that existed
 from .cmd_server import quit_command, reset_command
 from .networking import (CLIENT_BLOCKED, CLIENT_DENY_BLOCKING, CLIENT_DIRTY_CAS,
                          CLIENT_DIRTY_EXEC)
-from .server import (server, Command, CLIENT_MULTI, CMD_ALLOW_BUSY, CMD_FAST, CMD_LOADING,
+from .server_h import (server, Command, CLIENT_MULTI, CMD_ALLOW_BUSY, CMD_FAST, CMD_LOADING,
                      CMD_NOSCRIPT, CMD_SKIP_SLOWLOG, CMD_STALE)
 
 EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"

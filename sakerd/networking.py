@@ -17,48 +17,22 @@ free_clients_in_async_free_queue(), never in the middle of a write.
 
 import time
 
-from . import anet
+from . import anet, config, pubsub
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
-from .resp import RequestReader, encode_bulk_array, repr_arg
-from .server import server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT
+from .resp import (RequestReader, encode_bulk_array, repr_arg, NULL_BULK, OBJ_SHARED_BULKHDR_LEN,
+                   OBJ_SHARED_INTEGERS, RESP3_NULL, SHARED_BULKHDR, SHARED_INTEGERS,
+                   SHARED_MBULKHDR)
+from .server_h import (  # noqa: F401  (the CLIENT_* names are re-exported)
+    server, CLIENT_BLOCKED, CLIENT_CLOSE_AFTER_REPLY, CLIENT_CLOSE_ASAP, CLIENT_DENY_BLOCKING,
+    CLIENT_DIRTY_CAS, CLIENT_DIRTY_EXEC, CLIENT_MONITOR, CLIENT_MULTI, CLIENT_NO_REPLY_MASK,
+    CLIENT_PENDING_WRITE, CLIENT_PROTECTED, CLIENT_PUBSUB, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP,
+    CLIENT_REPLY_SKIP_NEXT, CLIENT_SCRIPT, CLIENT_TYPE_MASTER, CLIENT_TYPE_NAMES,
+    CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_SLAVE, CLIENT_UNBLOCKED,
+    CLIENT_UNIX_SOCKET, PUSHING)
 from .acl import users, user_for_peer, SERVER_USER
 from .tracking import (CLIENT_TRACKING, CLIENT_TRACKING_BCAST, CLIENT_TRACKING_BROKEN_REDIR,
                        disable_tracking, redirection as tracking_redirection)
-
-# Client flags (the subset of Redis's that sakerd uses, same meaning).
-CLIENT_MONITOR = 1 << 2
-# CLIENT_MULTI = 1 << 3: defined in server.py (process_command tests it)
-CLIENT_BLOCKED = 1 << 4      # waiting in a blocking command (blocked.py)
-CLIENT_DIRTY_CAS = 1 << 5    # a watched key was touched: EXEC fails (multi.py)
-CLIENT_UNBLOCKED = 1 << 7    # unblocked, its pending input not yet run
-CLIENT_DIRTY_EXEC = 1 << 12  # an error while queueing: EXEC fails
-CLIENT_CLOSE_AFTER_REPLY = 1 << 6
-CLIENT_CLOSE_ASAP = 1 << 10
-CLIENT_UNIX_SOCKET = 1 << 11
-CLIENT_REPLY_OFF = 1 << 22
-CLIENT_REPLY_SKIP_NEXT = 1 << 23
-CLIENT_REPLY_SKIP = 1 << 24
-# CLIENT_PUBSUB = 1 << 18: defined in server.py (process_command tests it)
-CLIENT_PENDING_WRITE = 1 << 21
-CLIENT_PROTECTED = 1 << 28
-# CLIENT_SCRIPT = 1 << 8: the fake client of EVAL and saker.call (server.py)
-CLIENT_DENY_BLOCKING = 1 << 41   # may not block: inside EXEC, or a script's client
-# Replies are not queued for these: the client asked for none, or it is
-# going away (as prepareClientToWrite and _addReplyToBufferOrList do).
-CLIENT_NO_REPLY_MASK = (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_CLOSE_ASAP |
-                        CLIENT_CLOSE_AFTER_REPLY)
-# Pub/sub frames are queued whatever CLIENT REPLY says (Redis's CLIENT_PUSHING):
-# pass this mask to add_reply() for them.
-PUSHING = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY
-
-CLIENT_TYPE_NORMAL = 0
-CLIENT_TYPE_SLAVE = 1
-CLIENT_TYPE_PUBSUB = 2
-CLIENT_TYPE_MASTER = 3
-CLIENT_TYPE_NAMES = {"normal": CLIENT_TYPE_NORMAL, "slave": CLIENT_TYPE_SLAVE,
-                     "replica": CLIENT_TYPE_SLAVE, "pubsub": CLIENT_TYPE_PUBSUB,
-                     "master": CLIENT_TYPE_MASTER}
 
 MAX_ACCEPTS_PER_CALL = 1000
 PROTO_IOBUF_LEN = 16 * 1024
@@ -160,19 +134,23 @@ class Client:
             check_output_buffer_limits(self)
 
     def add_reply_bulk(self, b):
-        self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+        """A bulk string (hot path: GET): a shared header, no formatting."""
+        n = len(b)
+        self.add_reply(b"".join((SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else
+                                 b"$%d\r\n" % n, b, b"\r\n")))
 
     def add_reply_bulk_or_null(self, b):
         if b is None:
             self.add_reply_null()
         else:
-            self.add_reply(b"$%d\r\n%s\r\n" % (len(b), b))
+            self.add_reply_bulk(b)
 
     def add_reply_long_long(self, n):
-        self.add_reply(b":%d\r\n" % n)
+        self.add_reply(SHARED_INTEGERS[n] if n.__class__ is int and 0 <= n < OBJ_SHARED_INTEGERS
+                       else b":%d\r\n" % n)
 
     def add_reply_array_len(self, n):
-        self.add_reply(b"*%d\r\n" % n)
+        self.add_reply(SHARED_MBULKHDR[n] if 0 <= n < OBJ_SHARED_BULKHDR_LEN else b"*%d\r\n" % n)
 
     def add_reply_bulks(self, items):
         """An array of bulk strings (None items are nil)."""
@@ -193,7 +171,7 @@ class Client:
 
     def add_reply_null(self):
         """The null bulk/array: $-1 in RESP2, _ in RESP3."""
-        self.add_reply(b"$-1\r\n" if self.resp == 2 else b"_\r\n")
+        self.add_reply(NULL_BULK if self.resp == 2 else RESP3_NULL)
 
     def add_reply_null_array(self):
         self.add_reply(b"*-1\r\n" if self.resp == 2 else b"_\r\n")
@@ -308,7 +286,6 @@ def _is_local(addr, unix):
     return addr == "127.0.0.1" or addr == "::1"
 
 
-
 def accept_common_handler(sock, flags, ip):
     if len(server.clients) >= server.config.maxclients:
         # A best effort error message: don't check write errors.
@@ -371,7 +348,24 @@ def _accept_error(err):
     if now - server.accept_error_logged_at >= 1.0:
         server.accept_error_logged_at = now
         log(LL_WARNING, "Accepting client connection: %s", err)
-    server.pause_accepting(100)
+    pause_accepting(100)
+
+
+def pause_accepting(ms):
+    """Stop watching the listeners for ms: used when accept() hits EMFILE."""
+    if server.accepting_paused_until:
+        return
+    server.accepting_paused_until = time.monotonic() + ms / 1000.0
+    for sock, _ in server.listeners:
+        server.el.delete_file_event(sock.fileno(), AE_READABLE)
+
+
+def resume_accepting():
+    if not server.accepting_paused_until or time.monotonic() < server.accepting_paused_until:
+        return
+    server.accepting_paused_until = 0.0
+    for sock, handler in server.listeners:
+        server.el.create_file_event(sock.fileno(), AE_READABLE, handler, sock)
 
 
 def accept_tcp_handler(el, fd, listener, mask):
@@ -440,8 +434,9 @@ def free_client(c):
         # of itself): the caller still uses it, so do it asynchronously.
         free_client_async(c)
         return
-    server.pubsub_unsubscribe_all(c)
+    pubsub.pubsub_unsubscribe_all(c)
     if c.flags & (CLIENT_BLOCKED | CLIENT_MULTI) or c.watched_keys:
+        # (blocked.py and multi.py sit above this module: they import it.)
         from . import blocked, multi
         if c.flags & CLIENT_BLOCKED:
             blocked.unblock_client(c, reprocess=False)
@@ -582,8 +577,7 @@ def process_input_buffer(c, pending=None):
         if server.deferred_pushes:
             # Held while c was the current client but not in a command
             # (a log line of a protocol error): c is no longer running.
-            from .pubsub import flush_deferred_pushes
-            flush_deferred_pushes(c)
+            pubsub.flush_deferred_pushes(c)
 
 
 def set_protocol_error(c, err):
@@ -798,10 +792,9 @@ def _redacted_argv(argv):
                 break
     elif name == b"config" and len(argv) > 3 and argv[1].lower() == b"set":
         # configSetCommand redacts the value of every sensitive directive.
-        from .config import BY_NAME
         argv = list(argv)
         for j in range(2, len(argv) - 1, 2):
-            d = BY_NAME.get(argv[j].lower().decode("latin-1"))
+            d = config.BY_NAME.get(argv[j].lower().decode("latin-1"))
             if d is not None and d.sensitive:
                 argv[j + 1] = b"(redacted)"
     return argv

@@ -12,7 +12,7 @@ subscriber that also wrote the key (RESP3) sees the event before the
 command's reply, as in Redis.
 """
 
-from .server import server
+from .server_h import server
 
 # Event classes, as Redis's NOTIFY_* flags.
 NOTIFY_KEYSPACE = 1 << 0    # K

@@ -37,7 +37,7 @@ import sys
 from collections import deque
 
 from .resp import string2ll
-from .server import Command, server, CMD_LOADING, CMD_READONLY, CMD_STALE
+from .server_h import Command, server, CMD_LOADING, CMD_READONLY, CMD_STALE
 from .t_set import Set
 from .t_zset import ZSet
 

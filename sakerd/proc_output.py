@@ -233,7 +233,7 @@ class OutputPipe:
         self.fragment = b""          # the line in progress, at most MAX_LINE bytes
 
     def register(self):
-        from .server import server
+        from .server_h import server
         if server.el.create_file_event(self.fd, ae.AE_READABLE, self.readable) != ae.AE_OK:
             log(LL_WARNING, "Process %s: can't watch its %s (fd %d): output not captured",
                 self.output.name, self.stream.decode(), self.fd)
@@ -309,7 +309,7 @@ class OutputPipe:
 
     def closed(self):
         """EOF: the last line, even without its newline, then forget the pipe."""
-        from .server import server
+        from .server_h import server
         if self.fragment:
             self.output.queue(self.stream, LINE, self.fragment)
             self.fragment = b""
@@ -517,7 +517,7 @@ _publish = _append_entry = _server = None
 def _bind():
     global _publish, _append_entry, _server
     from .pubsub import publish as _publish
-    from .server import server as _server
+    from .server_h import server as _server
     from .t_stream import append_entry as _append_entry
 
 
@@ -586,7 +586,7 @@ _drainer = _Drainer()
 
 
 def _schedule_drain(output):
-    from .server import server
+    from .server_h import server
     if output.pending:
         _drainer.outputs[output] = None
     if _drainer.timer is None and _drainer.outputs and server.el is not None:
@@ -623,7 +623,7 @@ def _drain_done():
 
 def tail_lines(output, n):
     """The `line` field of the last n entries of the program's stream, oldest first."""
-    from .server import server
+    from .server_h import server
     from .t_stream import Stream, ID_MAX
     s = server.db[0].lookup(output.key) if server.db else None
     if s is None or s.__class__ is not Stream or n <= 0:

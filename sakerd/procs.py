@@ -58,7 +58,7 @@ from .proc_usage import SAMPLE_MS, Usage, process_groups
 from .log import log, LL_DEBUG, LL_VERBOSE, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, lua_type, saker_api
 from .pidfile import check_pidfile, pidfile_signature, process_start_time, read_proc_stat
-from .server import server, Command, CMD_ADMIN, CMD_LOADING, CMD_STALE
+from .server_h import server, Command, CMD_ADMIN, CMD_LOADING, CMD_STALE
 
 PR_SET_CHILD_SUBREAPER = 36
 RECENT_EXITS_MAX = 4096          # statuses kept for exec and supervision to find

@@ -54,9 +54,10 @@ and iteration in subscription order.
 """
 
 from . import log as logmod
-from .networking import CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING
-from .server import (server, Command, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING,
-                     CMD_NOSCRIPT, CMD_STALE)
+from .resp import OBJ_SHARED_INTEGERS, SHARED_INTEGERS
+from .server_h import (server, Command, CLIENT_PUBSUB, CLIENT_SCRIPT, PUSHING,
+                       CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_FAST, CMD_LOADING, CMD_NOSCRIPT,
+                       CMD_STALE)
 from .util import string_match
 
 _PUBSUB = CMD_LOADING | CMD_STALE
@@ -216,6 +217,14 @@ def unsubscribe_all_shard_channels(c, notify):
                             b"sunsubscribe", 0)
 
 
+def pubsub_unsubscribe_all(c):
+    """pubsubUnsubscribeAllChannels & co. for a client being freed."""
+    if c.flags & CLIENT_PUBSUB:
+        unsubscribe_all_channels(c, False)
+        unsubscribe_all_patterns(c, False)
+        unsubscribe_all_shard_channels(c, False)
+
+
 # ---- publishing (hot path) -------------------------------------------------
 
 def publish(channel, message, out_of_band=False):
@@ -345,7 +354,8 @@ def publish_command(c):
         receivers = publish(c.argv[1], c.argv[2])
     else:
         receivers = publish_batched(c.argv[1], c.argv[2])
-    c.add_reply(b":%d\r\n" % receivers)
+    c.add_reply(SHARED_INTEGERS[receivers] if receivers < OBJ_SHARED_INTEGERS else
+                b":%d\r\n" % receivers)
 
 
 def spublish_command(c):

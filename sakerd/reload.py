@@ -30,7 +30,7 @@ inside Lua.
 
 from . import config as configmod, log as logmod, systemd
 from .log import log, LL_NOTICE, LL_WARNING
-from .server import server
+from .server_h import server
 
 _pending = False
 

@@ -453,6 +453,16 @@ def encode_array_len(n):
 
 NULL_BULK = b"$-1\r\n"
 NULL_ARRAY = b"*-1\r\n"
+RESP3_NULL = b"_\r\n"
+
+# Redis's shared objects (createSharedObjects): the replies of small
+# integers and the headers of short bulks and arrays are built once, so
+# the hot replies are appended without formatting.
+OBJ_SHARED_INTEGERS = 10000
+OBJ_SHARED_BULKHDR_LEN = 32
+SHARED_INTEGERS = [b":%d\r\n" % n for n in range(OBJ_SHARED_INTEGERS)]
+SHARED_BULKHDR = [b"$%d\r\n" % n for n in range(OBJ_SHARED_BULKHDR_LEN)]
+SHARED_MBULKHDR = [b"*%d\r\n" % n for n in range(OBJ_SHARED_BULKHDR_LEN)]
 
 
 def encode_value(v):

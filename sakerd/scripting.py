@@ -35,7 +35,7 @@ from .log import log_from, LEVEL_BY_NAME, LL_DEBUG, LL_WARNING
 from .acl import SERVER_USER, script_denied_error
 from .networking import CLIENT_DENY_BLOCKING, CLIENT_SCRIPT, create_fake_client
 from .resp import split_args, string2ll
-from .server import (Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT, CMD_READONLY,
+from .server_h import (Command, server, CMD_ALLOW_BUSY, CMD_NOSCRIPT, CMD_READONLY,
                      CMD_SKIP_MONITOR, CMD_STALE, CMD_WRITE)
 from . import info
 from .util import bytes_to_human

@@ -18,7 +18,7 @@ import socket
 
 from .ae import AE_READABLE
 from .log import log, LL_WARNING, LL_NOTICE
-from .server import server
+from .server_h import server
 
 _pair = None
 
@@ -43,8 +43,7 @@ def handle_signal(signum):
         name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
         log(LL_WARNING, "Received %s scheduling shutdown...", name)
         server.shutdown_asap = True
-        from .server import prepare_for_shutdown_and_exit
-        prepare_for_shutdown_and_exit()
+        server.prepare_for_shutdown_and_exit()
     elif signum == signal.SIGHUP:
         log(LL_NOTICE, "Received SIGHUP, reloading the configuration")
         from .reload import request_reload

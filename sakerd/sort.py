@@ -19,7 +19,7 @@ from collections import deque
 from . import notify
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .resp import string2ll
-from .server import Command, CMD_READONLY, CMD_WRITE
+from .server_h import Command, CMD_READONLY, CMD_WRITE
 from .t_set import Set
 from .t_zset import ZSet, strtod_full
 

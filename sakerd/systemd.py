@@ -27,7 +27,7 @@ import socket
 import time
 
 from .log import log, LL_WARNING
-from .server import server
+from .server_h import server
 
 
 def notify(state):

@@ -13,7 +13,7 @@ from fractions import Fraction
 from .db import WRONGTYPE_ERR, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
-from .server import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .t_string import NOT_INTEGER, NAN_OR_INF, ld2string_human, long_double_add, string2ld, LD_INF
 
 OK = b"+OK\r\n"

@@ -23,7 +23,7 @@ from .db import WRONGTYPE_ERR, signal_modified_key
 from .networking import CLIENT_DENY_BLOCKING
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_LIST
 from .resp import string2ll, LLONG_MIN
-from .server import server, Command, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY, CMD_WRITE
+from .server_h import server, Command, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY, CMD_WRITE
 
 NOT_INTEGER = "value is not an integer or out of range"
 SYNTAX_ERR = "syntax error"

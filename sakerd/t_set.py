@@ -25,7 +25,7 @@ import random
 from . import notify
 from .db import TYPE_NAMES, WRONGTYPE_ERR, signal_modified_key
 from .resp import string2ll, LLONG_MAX
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 SYNTAX_ERR = "syntax error"
 NOT_INTEGER = "value is not an integer or out of range"

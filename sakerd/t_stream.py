@@ -54,7 +54,7 @@ from . import notify
 from .cmd_server import _container
 from .db import WRONGTYPE_ERR, TYPE_NAMES, mstime, signal_modified_key
 from .resp import encode_bulk_array, string2ll
-from .server import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_LOADING, CMD_READONLY,
+from .server_h import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_LOADING, CMD_READONLY,
                      CMD_STALE, CMD_WRITE)
 
 _time = time.time

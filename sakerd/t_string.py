@@ -29,7 +29,7 @@ from . import notify
 from .db import WRONGTYPE_ERR, mstime, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
-from .server import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
+from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
 OK = b"+OK\r\n"
 SYNTAX_ERR = "syntax error"
@@ -213,7 +213,7 @@ def get_command(c):
         return
     server.stat_keyspace_hits += 1
     if v.__class__ is bytes:
-        c.add_reply(b"$%d\r\n%s\r\n" % (len(v), v))
+        c.add_reply_bulk(v)
     else:
         c.add_reply_error(WRONGTYPE_ERR)
 

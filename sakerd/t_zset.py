@@ -39,7 +39,7 @@ from .blocked import BLOCKED_ZSET, block_for_keys, get_timeout_or_reply
 from .db import TYPE_NAMES, WRONGTYPE_ERR, signal_modified_key
 from .networking import CLIENT_DENY_BLOCKING, format_double
 from .resp import string2ll, LLONG_MAX
-from .server import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY,
+from .server_h import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY,
                      CMD_WRITE)
 from .t_set import Set, parse_long_or_reply
 

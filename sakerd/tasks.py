@@ -22,7 +22,7 @@ import time
 from .ae import AE_NOMORE
 from .log import log, log_from, LL_NOTICE, LL_WARNING
 from .lua_bridge import ArgError, LuaBridge, saker_api, KIND_COMMAND, KIND_TASK
-from .server import Command, server, CMD_ADMIN, CMD_NOSCRIPT
+from .server_h import Command, server, CMD_ADMIN, CMD_NOSCRIPT
 from . import metrics
 from . import info, scripting
 

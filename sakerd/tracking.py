@@ -27,7 +27,9 @@ Redis's tracking_pending_keys.
 import random
 
 from .acl import get_keys
-from .server import server
+from .resp import string2ll
+from .server_h import (server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT, CMD_READONLY,
+                       PUSHING)
 
 CLIENT_TRACKING = 1 << 31
 CLIENT_TRACKING_BROKEN_REDIR = 1 << 32
@@ -63,11 +65,6 @@ class BcastState:
 
 
 state = State()
-
-
-def _pushing():
-    from .networking import PUSHING
-    return PUSHING
 
 
 # ---- enabling and disabling ------------------------------------------------------------
@@ -124,16 +121,16 @@ def after_command(c, cmd, argv):
     """call()'s part: the keys a read-only command of a tracking client
     named are remembered; CLIENT CACHING lasts for one command (or one
     transaction) only. Runs only while some client tracks."""
-    if cmd.flags & _readonly_flag() and cmd.fullname not in _READONLY_SCRIPTS:
+    if cmd.flags & CMD_READONLY and cmd.fullname not in _READONLY_SCRIPTS:
         caller = c
-        if c.flags & _script_flag() and server.lua is not None and server.lua.client is not None:
+        if c.flags & CLIENT_SCRIPT and server.lua is not None and server.lua.client is not None:
             # A script's read remembers the keys the script declared (its
             # caller's command), as Redis does.
             caller = server.lua.client
             cmd, argv = caller.lastcmd, caller.argv
         if caller.flags & CLIENT_TRACKING and not caller.flags & CLIENT_TRACKING_BCAST:
             remember_keys(caller, cmd, argv)
-    if c.flags & CLIENT_TRACKING_CACHING and not c.flags & _multi_flag() and \
+    if c.flags & CLIENT_TRACKING_CACHING and not c.flags & CLIENT_MULTI and \
             cmd.fullname != "client|caching":
         c.flags &= ~CLIENT_TRACKING_CACHING
 
@@ -142,19 +139,7 @@ def after_command(c, cmd, argv):
 _READONLY_SCRIPTS = frozenset(("eval_ro", "evalsha_ro", "fcall_ro"))
 
 
-def _script_flag():
-    from .server import CLIENT_SCRIPT
-    return CLIENT_SCRIPT
 
-
-def _readonly_flag():
-    from .server import CMD_READONLY
-    return CMD_READONLY
-
-
-def _multi_flag():
-    from .server import CLIENT_MULTI
-    return CLIENT_MULTI
 
 
 def remember_keys(c, cmd, argv):
@@ -202,7 +187,7 @@ def running_client():
     """The client whose command is running: a script's caller while the
     script's own client runs its calls (Redis's current_client)."""
     c = server.current_client
-    if c is not None and c.flags & _script_flag() and server.lua is not None and \
+    if c is not None and c.flags & CLIENT_SCRIPT and server.lua is not None and \
             server.lua.client is not None:
         return server.lua.client
     return c
@@ -250,7 +235,7 @@ def send_tracking_message(c, value, deferred=False):
         using_redirection = True
     if c.resp > 2:
         head = _INVALIDATE3
-    elif using_redirection and c.flags & _pubsub_flag():
+    elif using_redirection and c.flags & CLIENT_PUBSUB:
         head = _INVALIDATE2
     else:
         return      # RESP2 without a redirection: nowhere to send it
@@ -258,16 +243,12 @@ def send_tracking_message(c, value, deferred=False):
           deferred)
 
 
-def _pubsub_flag():
-    from .server import CLIENT_PUBSUB
-    return CLIENT_PUBSUB
-
 
 def _push(c, frame, deferred):
     if deferred:
         server.deferred_pushes.append((c, frame))
     else:
-        c.add_reply(frame, _pushing())
+        c.add_reply(frame, PUSHING)
 
 
 # ---- the loop's parts ------------------------------------------------------------------
@@ -334,7 +315,6 @@ def client_tracking_command(c):
             if redirect:
                 c.add_reply_error("A client can only redirect to a single other client")
                 return
-            from .resp import string2ll
             redirect = string2ll(argv[j])
             if redirect is None:
                 c.add_reply_error("value is not an integer or out of range")
