@@ -23,12 +23,14 @@ beside the sources on purpose.
 """
 
 import glob
+import importlib.machinery
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,6 +59,20 @@ def extensions():
             for name in compiled_module_names()]
 
 
+def remove_stale_extensions(build_lib, keep):
+    """Delete build_lib/sakerd/<name>.<ext suffix> unless sakerd.<name> is in `keep`.
+
+    The install copies all of build_lib: a module compiled by an earlier
+    build (since failed, or its .pxd removed, or SAKERD_PURE_PYTHON=1 now)
+    must not be installed beside its .py, where it would be the one imported.
+    """
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for path in glob.glob(os.path.join(build_lib, "sakerd", "*")):
+        name = os.path.basename(path)
+        if name.endswith(suffixes) and "sakerd." + name.split(".", 1)[0] not in keep:
+            os.unlink(path)
+
+
 def warn(text):
     sys.stderr.write("WARNING: sakerd: %s\n" % text)
 
@@ -69,6 +85,11 @@ class optional_build_ext(build_ext):
     """
 
     def run(self):
+        self._build()
+        if not self.inplace:
+            remove_stale_extensions(self.build_lib, {ext.name for ext in self.extensions})
+
+    def _build(self):
         if not self.extensions:
             return
         if getattr(self, "editable_mode", False) and not REQUIRE_COMPILED:
@@ -125,4 +146,16 @@ class optional_build_ext(build_ext):
         self.extensions = []
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": optional_build_ext})
+class build_py_without_stale_extensions(build_py):
+    """build_py that also clears build_lib of modules this build does not compile.
+
+    Needed when nothing is to be compiled: then build_ext does not run at all.
+    """
+
+    def run(self):
+        super().run()
+        remove_stale_extensions(self.build_lib, {ext.name for ext in self.distribution.ext_modules or ()})
+
+
+setup(ext_modules=extensions(),
+      cmdclass={"build_ext": optional_build_ext, "build_py": build_py_without_stale_extensions})
