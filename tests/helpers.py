@@ -138,7 +138,9 @@ class Daemon:
                 self.stop()
                 raise
 
-    def wait_ready(self, timeout=15.0):
+    def wait_ready(self, timeout=60.0):
+        # Returns as soon as the daemon answers; the bound only matters on a
+        # loaded machine (a parallel run), where a start can take many seconds.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -173,7 +175,7 @@ class Daemon:
 
     def client(self, **kw):
         import redis
-        kw.setdefault("socket_timeout", 10)
+        kw.setdefault("socket_timeout", 30)   # a bound for a loaded machine, not a wait
         r = redis.Redis(host="127.0.0.1", port=self.port, **kw)
         self._clients.append(r)
         return r
