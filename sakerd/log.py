@@ -19,7 +19,7 @@ from compiled code and is named by that record. Nothing of this runs on the
 path that does not log (the level test comes first), and in the pure build
 the record is empty. Hence, in a module with a .pxd, log() takes a literal
 format that no other log() call of a compiled module uses
-(tests/test_log_events.py checks it).
+(tests/test_build.py checks it).
 """
 
 import ast
