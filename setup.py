@@ -25,8 +25,9 @@ beside the sources on purpose.
 import glob
 import importlib.machinery
 import os
+import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -75,18 +76,6 @@ def remove_stale_extensions(build_lib, keep):
             os.unlink(path)
 
 
-def translate(job):
-    """Cython, in a worker process: (name, [.py], build_dir) -> ([.c], None) or (None, error)."""
-    name, sources, build_dir = job
-    from Cython.Build import cythonize
-    try:
-        (done,) = cythonize([Extension(name, sources)], build_dir=build_dir,
-                            compiler_directives={"language_level": "3"}, quiet=True)
-    except Exception as e:  # Cython reports the error itself on stderr
-        return None, str(e) or type(e).__name__
-    return done.sources, None
-
-
 def warn(text):
     sys.stderr.write("WARNING: sakerd: %s\n" % text)
 
@@ -118,28 +107,28 @@ class optional_build_ext(build_ext):
         super().run()
 
     def build_extensions(self):
-        # Cython's compiler is not thread-safe: every module is translated in
-        # a process of its own, then the C compiler runs on them in threads.
+        # Each module in a thread of its own: Cython (in a process of its own,
+        # its compiler is not thread-safe), then the C compiler.
         self.check_extensions_list(self.extensions)
         exts = list(self.extensions)
-        workers = max(1, min(len(exts), os.cpu_count() or 1))
-        build_dir = os.path.join(self.build_temp, "cython")
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(translate, [(e.name, e.sources, build_dir) for e in exts]))
-        translated = []
-        for ext, (sources, error) in zip(exts, results):
-            if error is not None:
-                self._failed(ext, "Cython failed: %s" % error)
-            else:
-                ext.sources = sources
-                translated.append(ext)
-        with ThreadPoolExecutor(workers) as pool:
-            built = list(pool.map(self._compile, translated))
-        self.extensions = [ext for ext, ok in zip(translated, built) if ok]
+        with ThreadPoolExecutor(max(1, min(len(exts), os.cpu_count() or 1))) as pool:
+            built = list(pool.map(self._build_one, exts))
+        self.extensions = [ext for ext, ok in zip(exts, built) if ok]
         if self.extensions:
             sys.stderr.write("sakerd: compiled %s\n" % ", ".join(e.name for e in self.extensions))
 
-    def _compile(self, ext):
+    def _build_one(self, ext):
+        """sakerd/<name>.py (+ .pxd) -> <build_temp>/cython/<name>.c -> the extension module."""
+        source = ext.sources[0]
+        if source.endswith(".py"):
+            c_file = os.path.join(self.build_temp, "cython", os.path.basename(source)[:-3] + ".c")
+            os.makedirs(os.path.dirname(c_file), exist_ok=True)
+            out = subprocess.run([sys.executable, "-m", "cython", "-3", source, "-o", c_file],
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.stderr.write(out.stdout + out.stderr)
+                return self._failed(ext, "Cython failed (exit status %d)" % out.returncode)
+            ext.sources = [c_file]
         try:
             self.build_extension(ext)
         except Exception as e:  # CompileError, a missing gcc or Python.h, ...
