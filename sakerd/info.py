@@ -16,6 +16,7 @@ from . import __version__, REDIS_COMPAT_VERSION, tracking
 from .acl import (users as acl_users, ACL_DENIED_AUTH, ACL_DENIED_CHANNEL, ACL_DENIED_CMD,
                   ACL_DENIED_KEY)
 from .auth_throttle import stats as auth_stats
+from .compiled import running_compiled
 from .server_h import (server, CLIENT_PUBSUB, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT,
                      STATS_METRIC_NET_OUTPUT)
 from .util import bytes_to_human
@@ -42,6 +43,7 @@ def section_server():
         ("arch_bits", "64" if sys.maxsize > 2 ** 32 else "32"),
         ("multiplexing_api", server.el.get_api_name()),
         ("python_version", platform.python_version()),
+        ("compiled", "yes" if running_compiled() else "no"),
         ("process_id", server.pid),
         ("run_id", server.run_id),
         ("tcp_port", cfg.port),

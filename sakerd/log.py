@@ -5,8 +5,25 @@ is also published to `log-channel` through `publish_hook` and appended to
 `log-stream` through `stream_hook`, unless the line was itself caused by
 publishing or appending a log line (a guard flag breaks the cycle: a log
 line written meanwhile is written to the file only).
+
+Who called log(), in both builds. log() names its caller's module and line
+from ``sys._getframe(1)``. A function compiled by Cython (the modules with a
+.pxd, sakerd/compiled.py) has no Python frame: ``sys._getframe(1)`` is then
+the nearest *Python* function up the stack, some way away from the call. So
+log() also knows where the compiled modules call it: on the first log line
+after a compiled sakerd module is imported it reads that module's .py (the
+one source of the compiled code, installed beside it) and records the line
+of every ``log(level, "literal format", ...)`` call, by format. A call whose
+format is one of those, and that the frame's own line does not make, comes
+from compiled code and is named by that record. Nothing of this runs on the
+path that does not log (the level test comes first), and in the pure build
+the record is empty. Hence, in a module with a .pxd, log() takes a literal
+format that no other log() call of a compiled module uses
+(tests/test_build.py checks it).
 """
 
+import ast
+import importlib.machinery
 import os
 import sys
 import time
@@ -100,9 +117,64 @@ def log(level, fmt, *args):
     if level < state.verbosity:
         return
     text = fmt % args if args else fmt
-    f = sys._getframe(1)
-    module = os.path.splitext(os.path.basename(f.f_code.co_filename))[0]
-    _write(text, level, module, f.f_lineno)
+    module, lineno = _caller(sys._getframe(1), fmt)
+    _write(text, level, module, lineno)
+
+
+def _caller(frame, fmt):
+    """(module, line) of the log() call with `fmt` whose nearest Python frame is `frame`."""
+    filename = frame.f_code.co_filename
+    lineno = frame.f_lineno
+    compiled = _compiled_log_calls().get(fmt)
+    if compiled is not None and not _calls_log_at(filename, lineno, fmt):
+        return compiled
+    return os.path.splitext(os.path.basename(filename))[0], lineno
+
+
+class _LogCalls:
+    sources = {}           # .py path -> {fmt: [(first line, last line)]} of its log() calls
+    compiled = {}          # fmt -> (module, line) in the compiled sakerd modules
+    compiled_seen = set()  # names of the compiled modules read into `compiled`
+    modules_seen = 0       # len(sys.modules) when `compiled` was last brought up to date
+
+
+def _log_calls_in(path):
+    """{fmt: [(first line, last line)]} of the log(level, "fmt", ...) calls in a .py file."""
+    calls = _LogCalls.sources.get(path)
+    if calls is None:
+        calls = _LogCalls.sources[path] = {}
+        try:
+            with open(path, "rb") as f:
+                tree = ast.parse(f.read(), path)
+        except (OSError, SyntaxError, ValueError):
+            return calls
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and len(node.args) >= 2
+                    and getattr(node.func, "id", getattr(node.func, "attr", None)) == "log"
+                    and isinstance(node.args[1], ast.Constant)
+                    and isinstance(node.args[1].value, str)):
+                calls.setdefault(node.args[1].value, []).append((node.lineno, node.end_lineno))
+    return calls
+
+
+def _calls_log_at(path, lineno, fmt):
+    return any(first <= lineno <= last for first, last in _log_calls_in(path).get(fmt, ()))
+
+
+def _compiled_log_calls():
+    """fmt -> (module, line) of the log() calls of the compiled sakerd modules imported."""
+    if len(sys.modules) != _LogCalls.modules_seen:
+        _LogCalls.modules_seen = len(sys.modules)
+        for name, module in list(sys.modules.items()):
+            if (name.startswith("sakerd.") and name not in _LogCalls.compiled_seen
+                    and isinstance(getattr(module.__spec__, "loader", None),
+                                   importlib.machinery.ExtensionFileLoader)):
+                _LogCalls.compiled_seen.add(name)
+                source = os.path.join(os.path.dirname(module.__file__),
+                                      name.rpartition(".")[2] + ".py")
+                for fmt, lines in _log_calls_in(source).items():
+                    _LogCalls.compiled.setdefault(fmt, (name.rpartition(".")[2], lines[0][0]))
+    return _LogCalls.compiled
 
 
 def log_from(level, where, text):

@@ -2,17 +2,48 @@
 
 Every daemon a test starts is stopped by its pid at teardown (SIGTERM, then
 SIGKILL if it does not exit within 5 s).
+
+The daemon runs the sakerd that the tests themselves import: the source tree
+when pytest runs from it (`python3 -m pytest` puts the current directory
+first on sys.path), the installed package when it does not (.ci/run runs
+`python3 -P -m pytest` on the compiled install, so the compiled modules are
+the ones tested). SAKERD_DIR names it.
 """
 
 import os
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import sakerd
+except ImportError:          # neither installed nor run from the source tree
+    sys.path.insert(0, ROOT)
+    import sakerd
+
+SAKERD_DIR = os.path.dirname(os.path.abspath(sakerd.__file__))
+_SAKERD_PARENT = os.path.dirname(SAKERD_DIR)
+# An installed sakerd is found by the daemon's interpreter without help; a
+# source tree is put first on the daemon's PYTHONPATH.
+_DAEMON_PYTHONPATH = (None if _SAKERD_PARENT in site.getsitepackages() + [site.getusersitepackages()]
+                      else _SAKERD_PARENT)
+
+
+def sakerd_env(**extra):
+    """os.environ for a subprocess that runs `python -m sakerd` (the tests' sakerd)."""
+    # PYTHONSAFEPATH: `python -m` would put the working directory (the
+    # source tree, when pytest runs from it) first on sys.path, and the
+    # daemon would run the .py files instead of an installed compiled build.
+    env = dict(os.environ, PYTHONSAFEPATH="1", **extra)
+    if _DAEMON_PYTHONPATH is not None:
+        env["PYTHONPATH"] = _DAEMON_PYTHONPATH + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 def free_port():
@@ -92,8 +123,7 @@ class Daemon:
             f.write(text)
         self.args = list(args)
         cmd = list(prefix) + [sys.executable, "-m", "sakerd", "-c", self.conf] + self.args
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+        full_env = sakerd_env()
         if env:
             full_env.update(env)
         self.stdout_path = os.path.join(self.dir, "stdout.txt")
@@ -111,7 +141,9 @@ class Daemon:
                 self.stop()
                 raise
 
-    def wait_ready(self, timeout=15.0):
+    def wait_ready(self, timeout=60.0):
+        # Returns as soon as the daemon answers; the bound only matters on a
+        # loaded machine (a parallel run), where a start can take many seconds.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -146,7 +178,7 @@ class Daemon:
 
     def client(self, **kw):
         import redis
-        kw.setdefault("socket_timeout", 10)
+        kw.setdefault("socket_timeout", 30)   # a bound for a loaded machine, not a wait
         r = redis.Redis(host="127.0.0.1", port=self.port, **kw)
         self._clients.append(r)
         return r

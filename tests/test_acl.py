@@ -14,7 +14,7 @@ import sys
 import pytest
 import redis
 
-from helpers import (ROOT, RawConn, encode_command, free_port, require_tool, wait_for)
+from helpers import (sakerd_env, ROOT, RawConn, encode_command, free_port, require_tool, wait_for)
 
 SHIPPED_CONF = os.path.join(ROOT, "conf", "saker.conf")
 
@@ -60,12 +60,17 @@ def same_side_by_side(d, redis_server_port, *commands, resp=2, mask=sorted_rules
 
 # ---- the shipped config, as a local attacker and as root ------------------------------------
 
+# The shipped config's unix socket is /run/sakerd/sakerd.sock, one for the
+# machine: the tests that run it share one xdist worker (`--dist loadgroup`).
+SHIPPED = pytest.mark.xdist_group("shipped-config")
+
+
 @pytest.fixture
 def shipped(tmp_path):
     """sakerd on conf/saker.conf as root, with its default unix socket."""
     port = free_port()
     log = tmp_path / "sakerd.log"
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", SHIPPED_CONF, "--port",
                              str(port), "--logfile", str(log),
                              "--metrics-port", str(free_port())], env=env, cwd=str(tmp_path),
@@ -85,8 +90,12 @@ def shipped(tmp_path):
     proc.wait(10)
 
 
+def exec_commands(canary):
+    """Commands that would make root run something; the EVAL one would create `canary`."""
+    return [["EVAL", "return saker.exec('id > %s')" % canary, "0"]] + EXEC_COMMANDS
+
+
 EXEC_COMMANDS = [
-    ["EVAL", "return saker.exec('id > /tmp/sakerd-acl-pwned')", "0"],
     ["PROC", "START", "web"], ["PROC", "STOP", "web"], ["PROC", "RESTART", "web"],
     ["PROC", "SIGNAL", "web", "HUP"], ["TASK", "RUN", "uptime:1"], ["PLUGIN", "RELOAD"],
     ["CONFIG", "SET", "enable-exec", "yes"], ["CONFIG", "REWRITE"], ["SHUTDOWN", "NOSAVE"],
@@ -95,18 +104,18 @@ EXEC_COMMANDS = [
 ]
 
 
-def test_nobody_on_the_shipped_config_cannot_make_root_run_anything(shipped):
-    if os.path.exists("/tmp/sakerd-acl-pwned"):
-        os.unlink("/tmp/sakerd-acl-pwned")
+@SHIPPED
+def test_nobody_on_the_shipped_config_cannot_make_root_run_anything(shipped, tmp_path):
+    canary = tmp_path / "pwned"
     cli = require_tool("redis-cli")
-    for cmd in EXEC_COMMANDS:
+    for cmd in exec_commands(canary):
         rc, out = as_nobody(cli, "-p", str(shipped), *cmd)
         full = cmd[0].lower() if cmd[0] not in ("PROC", "TASK", "PLUGIN", "CONFIG", "CLIENT",
                                                  "ACL") else "%s|%s" % (cmd[0].lower(),
                                                                         cmd[1].lower())
         assert out == b"NOPERM this user has no permissions to run the '%s' command\n\n" % \
             full.encode(), (cmd, out)
-    assert not os.path.exists("/tmp/sakerd-acl-pwned")
+    assert not canary.exists()
     # What a monitor needs still works.
     assert as_nobody(cli, "-p", str(shipped), "PING") == (0, b"PONG\n")
     rc, out = as_nobody(cli, "-p", str(shipped), "INFO", "server")
@@ -115,6 +124,7 @@ def test_nobody_on_the_shipped_config_cannot_make_root_run_anything(shipped):
     assert out == b"NOPERM this user has no permissions to run the 'acl|whoami' command\n\n"
 
 
+@SHIPPED
 def test_the_unix_socket_refuses_nobody_and_logs_root_in_as_admin(shipped):
     st = os.stat("/run/sakerd/sakerd.sock")
     assert (st.st_uid, st.st_mode & 0o777) == (0, 0o700)
@@ -138,6 +148,7 @@ def test_the_unix_socket_refuses_nobody_and_logs_root_in_as_admin(shipped):
     assert b"user=admin" in run("CLIENT", "INFO")
 
 
+@SHIPPED
 def test_shipped_default_user_is_what_the_issue_says(shipped):
     r = redis.Redis(port=shipped, protocol=2, decode_responses=True)
     assert r.ping() is True
@@ -169,6 +180,7 @@ def exporter_scrape(port, *args):
         proc.wait(10)
 
 
+@SHIPPED
 def test_prometheus_exporter_scrapes_the_shipped_default_without_credentials(shipped):
     m = exporter_scrape(shipped)
     assert m["redis_up"] == 1
@@ -515,7 +527,7 @@ def test_a_bad_user_rule_names_file_line_and_reason(tmp_path):
     conf = tmp_path / "bad.conf"
     conf.write_text("port 0\nunixsocket \"\"\n\nuser bob on +@nosuchcat\nuser ann on %X~k\n"
                     "user sel on (~k +get\n")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     p = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 1
@@ -534,7 +546,7 @@ def test_an_open_default_off_loopback_refuses_the_start(tmp_path):
     conf = tmp_path / "open.conf"
     conf.write_text("port %d\nunixsocket \"\"\nbind 0.0.0.0\nuser default on nopass ~* &* +@all\n"
                     % free_port())
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     p = subprocess.run([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 1

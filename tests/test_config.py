@@ -13,7 +13,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import ROOT, RawConn, free_port
+from helpers import sakerd_env, ROOT, RawConn, free_port
 from sakerd import __version__, config as configmod
 
 EXAMPLE_CONF = os.path.join(ROOT, "conf", "saker.conf")
@@ -21,7 +21,7 @@ EXAMPLE_CONF = os.path.join(ROOT, "conf", "saker.conf")
 
 def sakerd(*args, cwd=None, timeout=20):
     """Run `python -m sakerd args...`; returns the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     return subprocess.run([sys.executable, "-m", "sakerd"] + list(args), cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -367,7 +367,7 @@ def test_config_rewrite_keeps_comments_and_reloads_the_same(make_daemon):
 def test_config_rewrite_without_a_file_is_an_error(tmp_path):
     # Started with no file at all: the embedded defaults, plus an override.
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port), "--unixsocket",
                              "", "--user", "default", "on", "nopass", "~*", "&*", "+@all"],
                             cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from helpers import ROOT, Daemon, require_tool, start_redis_server, wait_for
+from helpers import sakerd_env, Daemon, require_tool, start_redis_server, wait_for
 
 JOBS = "fleet:{ctl}:jobs"
 SEEN = "fleet:{ctl}:seen"
@@ -281,7 +281,7 @@ def test_info_fleet(fleet5):
 def test_operator_cli_hosts_and_run(fleet5, signer, tmp_path):
     r, _ = fleet5
     url = "redis://127.0.0.1:%d/0" % r.connection_pool.connection_kwargs["port"]
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "sakerd", "fleet"] + list(args), env=env,
@@ -506,7 +506,7 @@ def test_test_config_reports_fleet_problems(tmp_path):
     conf = tmp_path / "bad.conf"
     conf.write_text("fleet-redis redis://127.0.0.1:1\nfleet-acl-user nobody-here\n"
                     "fleet-trusted-keys %s\n" % (tmp_path / "missing"))
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     out = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
                          env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
@@ -602,7 +602,7 @@ def test_fleet_on_a_three_master_redis_cluster(cluster, make_daemon, tmp_path, s
         v[-1][0] == "ok" and "saker_version:" in v[-1][1] for v in got.values())
     assert wait_results(r, "c4", names) == {h: [("expired", None)] for h in names}
     # The operator's CLI, given the seeds.
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     args = [a for p in cluster for a in ("--redis", "redis://127.0.0.1:%d" % p)]
     out = subprocess.run([sys.executable, "-m", "sakerd", "fleet", "run"] + args +
                          ["--target", "db-*", "ping"], env=env, capture_output=True, text=True,

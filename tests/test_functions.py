@@ -17,7 +17,7 @@ import threading
 import pytest
 import redis
 
-from helpers import (Daemon, RawConn, ROOT, encode_command, nonexistent_global_error,
+from helpers import (sakerd_env, Daemon, RawConn, encode_command, nonexistent_global_error,
                      start_redis_server, wait_for)
 
 
@@ -573,7 +573,7 @@ def test_a_file_that_cannot_be_saved_fails_the_command_and_changes_nothing(make_
 
 
 def run_sakerd(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     return subprocess.run([sys.executable, "-m", "sakerd"] + list(args), env=env,
                           capture_output=True, text=True, timeout=60)
 

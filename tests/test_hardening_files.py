@@ -20,7 +20,7 @@ import tempfile
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from helpers import Daemon, ROOT, require_tool, wait_for
+from helpers import sakerd_env, Daemon, require_tool, wait_for
 
 VICTIM_TEXT = b"root:$6$precious:19000:0:99999:7:::\n"
 
@@ -73,7 +73,7 @@ def start_refused(tmp_path, config):
     """sakerd started on config must refuse: its exit status and stderr."""
     conf = tmp_path / "refused.conf"
     conf.write_text(config)
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     return subprocess.run([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                           capture_output=True, text=True, timeout=30)
 
@@ -139,7 +139,7 @@ def test_a_directory_others_can_write_is_refused_at_start_and_by_test_config(tmp
     assert expect in r.stderr
     conf = tmp_path / "refused.conf"
     t = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
-                       env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+                       env=sakerd_env(), capture_output=True, text=True)
     assert t.returncode == 1
     assert "%s:2: %s" % (conf, expect) in t.stderr
 

@@ -19,7 +19,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from helpers import OPEN_DEFAULT_USER, ROOT, free_port, require_tool, wait_for
+from helpers import sakerd_env, OPEN_DEFAULT_USER, ROOT, free_port, require_tool, wait_for
 
 
 
@@ -225,7 +225,7 @@ def test_daemonize_forks_and_the_pidfile_names_the_daemon(tmp_path):
     conf = tmp_path / "d.conf"
     conf.write_text("port %d\ndaemonize yes\npidfile %s\nlogfile %s\n" %
                     (port, pidfile, tmp_path / "d.log"))
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     parent = subprocess.run([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                             cwd=str(tmp_path), timeout=20, capture_output=True)
     assert parent.returncode == 0, parent.stderr
@@ -370,7 +370,7 @@ def test_low_ulimit_lowers_maxclients_with_a_warning(tmp_path):
     conf = tmp_path / "l.conf"
     log = tmp_path / "l.log"
     conf.write_text("port %d\nlogfile %s\nunixsocket \"\"\n%s" % (port, log, OPEN_DEFAULT_USER))
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "-c", str(conf)], env=env,
                             cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)))

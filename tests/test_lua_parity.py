@@ -108,8 +108,10 @@ SETRESP_CONVERSIONS = [
 @pytest.mark.parametrize("script,expected", SETRESP_CONVERSIONS,
                          ids=[c[0] for c in SETRESP_CONVERSIONS])
 def test_setresp_switches_reply_conversion_like_redis(ask_both, script, expected):
-    setup = ("HSET", "p:h", "f", "v")
-    assert ask_both(setup, ("EVAL", script, "0")) == expected
+    # Each case sets up what it reads: under pytest-xdist the cases of this
+    # list run on several workers, in no fixed order.
+    setup = [("HSET", "p:h", "f", "v"), ("SET", "p:k", "v")]
+    assert ask_both(*setup, ("EVAL", script, "0")) == expected
 
 
 SETRESP_RESP3_CLIENT = [

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from helpers import ROOT, nonexistent_global_error, require_tool, wait_for
+from helpers import ROOT, nonexistent_global_error, sakerd_env, require_tool, wait_for
 
 
 def plugin_dir(tmp_path, files, name="plugins"):
@@ -262,7 +262,7 @@ def test_test_config_reports_plugin_syntax_errors_with_file_and_line(tmp_path):
     conf = tmp_path / "saker.conf"
     conf.write_text("scripts-dir %s\n" % d)
     out = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=30)
+                         cwd=tmp_path, env=sakerd_env(), capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "%s:2: unexpected symbol near '='" % (d / "broken.lua") in out.stderr
     assert "ok.lua" not in out.stderr

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from helpers import Daemon, ROOT, require_tool, wait_for
+from helpers import sakerd_env, Daemon, ROOT, require_tool, wait_for
 from test_procs import pair, children_of
 
 
@@ -31,7 +31,7 @@ def unprivileged_launch():
     setpriv = require_tool("setpriv")
     probe = subprocess.run(
         [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
-         "-c", "import psutil, lupa, sakerd"], cwd="/", env=dict(os.environ, PYTHONPATH=ROOT),
+         "-c", "import psutil, lupa, sakerd"], cwd="/", env=sakerd_env(),
         capture_output=True)
     if probe.returncode == 0:
         return {"user": "nobody"}

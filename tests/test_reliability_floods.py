@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from helpers import ROOT, free_port
+from helpers import sakerd_env, ROOT, free_port
 from soak.reliability import (UnitConn, hwm_mb, multibulk, rss_mb, scale, wait_for)
 
 
@@ -231,7 +231,7 @@ def start_with_nofile(tmp_path, limit):
     conf = tmp_path / "saker.conf"
     (tmp_path / "scripts").mkdir()
     conf.write_text("port %d\nlogfile %s\n" % (port, tmp_path / "sakerd.log"))
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sakerd", "-c", str(conf)], cwd=str(tmp_path), env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -18,8 +18,11 @@ import pytest
 from soak.reliability import wait_for
 
 # Each supervised program is a `sleep` with its own duration, so its copies
-# can be counted by command line, however sakerd recognises them.
-SLEEPS = {"withpid": b"1000", "nopid": b"1001", "envless": b"1002"}
+# can be counted by command line, however sakerd recognises them. The
+# durations are this test process's own (a parallel run, another checkout's
+# tests on the same machine): long, and distinct from theirs.
+_MARK = 100000 + os.getpid() * 3
+SLEEPS = {"withpid": b"%d" % _MARK, "nopid": b"%d" % (_MARK + 1), "envless": b"%d" % (_MARK + 2)}
 
 
 def marked_processes(name):
@@ -74,13 +77,14 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
     pidfile = node / "saker.pid"
     (node / "scripts" / "services.lua").write_text(
         'saker.supervise{name = "withpid", pidfile = "%s/withpid.pid", startsecs = 0.2,\n'
-        '  cmd = {"sh", "-c", "echo $$ > %s/withpid.pid; exec sleep 1000"}}\n'
-        'saker.supervise{name = "nopid", cmd = {"sleep", "1001"}, startsecs = 0.2,\n'
+        '  cmd = {"sh", "-c", "echo $$ > %s/withpid.pid; exec sleep %s"}}\n'
+        'saker.supervise{name = "nopid", cmd = {"sleep", "%s"}, startsecs = 0.2,\n'
         '  backoff_ms = 100}\n'
         # env -i: no SAKERD_SUPERVISED marker survives; only the pidfile tells.
         'saker.supervise{name = "envless", pidfile = "%s/envless.pid", startsecs = 0.2,\n'
-        '  cmd = {"env", "-i", "/bin/sh", "-c", "echo $$ > %s/envless.pid; exec sleep 1002"}}\n'
-        % (node, node, node, node))
+        '  cmd = {"env", "-i", "/bin/sh", "-c", "echo $$ > %s/envless.pid; exec sleep %s"}}\n'
+        % (node, node, SLEEPS["withpid"].decode(), SLEEPS["nopid"].decode(), node, node,
+           SLEEPS["envless"].decode()))
     config = "pidfile %s\n" % pidfile
     d = make_daemon(config, subdir="node")
     r = d.client(protocol=2)

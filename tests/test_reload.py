@@ -14,7 +14,7 @@ import time
 
 import redis
 
-from helpers import ROOT, require_tool, wait_for
+from helpers import sakerd_env, ROOT, require_tool, wait_for
 from test_procs import Events as ProcessEvents
 
 
@@ -153,7 +153,7 @@ def test_sighup_with_a_broken_file_keeps_the_running_config_and_logs_every_probl
     events = ev.wait_for("config_reload_failed")
     # Exactly what --test-config finds in the same files.
     checked = subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", d.conf],
-                             env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                             env=sakerd_env(), capture_output=True,
                              text=True, timeout=30)
     assert checked.returncode == 1
     expected = checked.stderr.splitlines()[:-1]
@@ -254,7 +254,7 @@ def test_config_reload_is_admin_noscript_and_exec(make_daemon):
 def test_a_reload_without_a_config_file_is_refused(tmp_path):
     from helpers import free_port
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = sakerd_env()
     proc = subprocess.Popen([sys.executable, "-m", "sakerd", "--port", str(port),
                              "--unixsocket", "", "--user", "default", "on", "nopass", "~*",
                              "&*", "+@all"], cwd=str(tmp_path), env=env,
@@ -490,7 +490,7 @@ def test_logrotate_accepts_the_file_and_its_rotation_reopens_the_log(make_daemon
 
 def run_test_config(conf, env=None):
     return subprocess.run([sys.executable, "-m", "sakerd", "--test-config", "-c", str(conf)],
-                          env=dict(os.environ, PYTHONPATH=ROOT, **(env or {})),
+                          env=sakerd_env(**(env or {})),
                           capture_output=True, text=True, timeout=30)
 
 
