@@ -189,7 +189,14 @@ class LogFile:
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
             self._shift_backups()
             if self.backups:
-                os.rename(self.path, self.path + ".1")
+                # A second name for the current file, then the new file
+                # renamed over the first: `path` never stops existing (a
+                # reader such as `tail -F` never sees it missing).
+                try:
+                    os.unlink(self.path + ".1")     # (a name, never followed)
+                except FileNotFoundError:
+                    pass
+                os.link(self.path, self.path + ".1")
             os.rename(tmp, self.path)
         except OSError as e:
             os.close(fd)
