@@ -9,7 +9,6 @@ daemon, port and tmp_path.
 
 import os
 import pathlib
-import shutil
 import signal
 import stat
 import subprocess
@@ -407,37 +406,9 @@ def test_proc_tail_arguments_help_and_docs(make_daemon):
 
 # ---- files written as root: attacks by `nobody` ---------------------------------------------
 
-VICTIM_TEXT = b"root:$6$precious:19000:0:99999:7:::\n"
-
-
-def as_nobody(*argv):
-    setpriv = require_tool("setpriv")
-    subprocess.run([setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv],
-                   check=True, cwd="/")
-
-
-@pytest.fixture
-def public_dir():
-    d = tempfile.mkdtemp(prefix="sakerd-public-")
-    os.chmod(d, 0o1777)
-    yield pathlib.Path(d)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def victim(tmp_path):
-    p = tmp_path / "private"
-    p.mkdir(mode=0o700)
-    v = p / "shadow"
-    v.write_bytes(VICTIM_TEXT)
-    os.chmod(v, 0o600)
-    return v
-
-
-def assert_untouched(victim):
-    st = os.stat(victim)
-    assert victim.read_bytes() == VICTIM_TEXT
-    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
+# The attacker's tools are test_hardening_files' (the fixtures too).
+from test_hardening_files import (  # noqa: E402,F401
+    as_nobody, assert_untouched, public_dir, victim)
 
 
 def test_symlinks_planted_at_the_log_or_its_backups_are_never_followed(
