@@ -187,6 +187,16 @@ class Db:
         return None
 
 
+def lookup_typed(c, key, cls, write=False):
+    """lookupKeyRead/Write() and checkType(): (value of class cls or None, ok),
+    ok False when -WRONGTYPE was replied."""
+    v = c.db.lookup_write(key) if write else c.db.lookup_read(key)
+    if v is not None and v.__class__ is not cls:
+        c.add_reply_error(WRONGTYPE_ERR)
+        return None, False
+    return v, True
+
+
 def signal_modified_key(c, db, key):
     """signalModifiedKey(): every write calls this for each key it changes.
 

@@ -17,7 +17,7 @@ string in RESP2, a double in RESP3), hashes as the integer of the score.
 
 from fractions import Fraction
 
-from .db import signal_modified_key
+from .db import lookup_typed, signal_modified_key
 from .geohash import (CIRCULAR_TYPE, GEO_LAT_MAX, GEO_LAT_MIN, GEO_LONG_MAX, GEO_LONG_MIN,
                       GEO_STEP_MAX, RECTANGLE_TYPE, Shape, align52, areas_by_shape,
                       decode_score, distance, distance_if_in_rectangle, double_to_int64,
@@ -26,7 +26,7 @@ from .pqsort import msort, pqsort
 from .resp import string2ll
 from .server_h import Command, CMD_READONLY, CMD_WRITE
 from .t_string import ld2string_human
-from .t_zset import SYNTAX_ERR, NOT_FLOAT, NOT_INTEGER, lookup_zset, notify_del, notify_zset, \
+from .t_zset import SYNTAX_ERR, NOT_FLOAT, NOT_INTEGER, ZSet, notify_del, notify_zset, \
     stored_zset, string2d, zadd_generic
 
 _LLONG_MIN = -(1 << 63)
@@ -365,7 +365,7 @@ def check_search_options(c, flags, s):
 
 def georadius_generic(c, src_idx, flags):
     """georadiusGeneric(): GEORADIUS[BYMEMBER][_RO], GEOSEARCH[STORE]."""
-    zs, ok = lookup_zset(c, c.argv[src_idx])
+    zs, ok = lookup_typed(c, c.argv[src_idx], ZSet)
     if not ok:
         return
     s = SearchArgs()
@@ -520,7 +520,7 @@ def geohash_text(score):
 def reply_per_member(c, null_resp2, reply_of_score):
     """GEOHASH/GEOPOS: an array of one reply per member, a null for a member
     that is not there (null_resp2 in RESP2, _ in RESP3)."""
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     d = zs.dict if zs is not None else {}
@@ -555,7 +555,7 @@ def geodist_command(c):
     elif len(argv) > 5:
         c.add_reply_error(SYNTAX_ERR)
         return
-    zs, ok = lookup_zset(c, argv[1])
+    zs, ok = lookup_typed(c, argv[1], ZSet)
     if not ok:
         return
     score1 = score2 = None

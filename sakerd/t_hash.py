@@ -10,22 +10,13 @@ ever exists in the keyspace.
 import random
 from fractions import Fraction
 
-from .db import WRONGTYPE_ERR, signal_modified_key
+from .db import WRONGTYPE_ERR, lookup_typed, signal_modified_key
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH
 from .resp import string2ll, LLONG_MAX, LLONG_MIN
 from .server_h import Command, CMD_FAST, CMD_READONLY, CMD_WRITE
 from .t_string import NOT_INTEGER, NAN_OR_INF, ld2string_human, long_double_add, string2ld, LD_INF
 
 OK = b"+OK\r\n"
-
-
-def lookup_hash_read(c, key):
-    """(hash or None, ok): ok is False when WRONGTYPE was replied."""
-    h = c.db.lookup_read(key)
-    if h is not None and h.__class__ is not dict:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return h, True
 
 
 def lookup_hash_write_or_create(c, key):
@@ -90,7 +81,7 @@ def hsetnx_command(c):
 
 
 def hget_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if not ok:
         return
     c.add_reply_bulk_or_null(None if h is None else h.get(c.argv[2]))
@@ -98,7 +89,7 @@ def hget_command(c):
 
 def hmget_command(c):
     # A missing key is an empty hash: a null for every field.
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if not ok:
         return
     fields = c.argv[2:]
@@ -106,7 +97,7 @@ def hmget_command(c):
 
 
 def hgetall_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if not ok:
         return
     if h is None:
@@ -118,14 +109,14 @@ def hgetall_command(c):
 
 
 def hkeys_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if ok:
         h = h or {}
         c.add_reply(b"*%d\r\n" % len(h) + _bulks(h.keys()))
 
 
 def hvals_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if ok:
         h = h or {}
         c.add_reply(b"*%d\r\n" % len(h) + _bulks(h.values()))
@@ -156,19 +147,19 @@ def hdel_command(c):
 
 
 def hexists_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if ok:
         c.add_reply(b":1\r\n" if h is not None and c.argv[2] in h else b":0\r\n")
 
 
 def hlen_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if ok:
         c.add_reply_long_long(0 if h is None else len(h))
 
 
 def hstrlen_command(c):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if ok:
         v = None if h is None else h.get(c.argv[2])
         c.add_reply_long_long(0 if v is None else len(v))
@@ -252,14 +243,14 @@ def hrandfield_command(c):
             return
         hrandfield_with_count(c, count, withvalues)
         return
-    h, ok = lookup_hash_read(c, argv[1])
+    h, ok = lookup_typed(c, argv[1], dict)
     if not ok:
         return
     c.add_reply_bulk_or_null(None if h is None else random.choice(tuple(h)))
 
 
 def hrandfield_with_count(c, count, withvalues):
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if not ok:
         return
     if h is None or count == 0:
@@ -290,7 +281,7 @@ def hscan_command(c):
     cursor = parse_scan_cursor_or_reply(c, c.argv[2])
     if cursor is None:
         return
-    h, ok = lookup_hash_read(c, c.argv[1])
+    h, ok = lookup_typed(c, c.argv[1], dict)
     if not ok:
         return
     if h is None:

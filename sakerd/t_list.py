@@ -19,7 +19,7 @@ from itertools import islice
 
 from . import blocked, notify
 from .blocked import BLOCKED_LIST, block_for_keys, get_timeout_or_reply
-from .db import WRONGTYPE_ERR, signal_modified_key
+from .db import WRONGTYPE_ERR, lookup_typed, signal_modified_key
 from .networking import CLIENT_DENY_BLOCKING
 from .notify import notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_LIST
 from .resp import string2ll, LLONG_MIN
@@ -142,15 +142,6 @@ def rpop_command(c):
     pop_generic(c, False)
 
 
-def lookup_list_read(c, key):
-    """(list or None, ok): ok is False when WRONGTYPE was replied."""
-    lst = c.db.lookup_read(key)
-    if lst is not None and lst.__class__ is not deque:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return lst, True
-
-
 def normalize_range(start, end, llen):
     """Redis's index conversion: (start, end) inclusive, or None if empty."""
     if start < 0:
@@ -181,7 +172,7 @@ def lrange_command(c):
     indexes = get_index_args(c)
     if indexes is None:
         return
-    lst, ok = lookup_list_read(c, c.argv[1])
+    lst, ok = lookup_typed(c, c.argv[1], deque)
     if not ok:
         return
     rng = None if lst is None else normalize_range(indexes[0], indexes[1], len(lst))
@@ -227,13 +218,13 @@ def ltrim_command(c):
 
 
 def llen_command(c):
-    lst, ok = lookup_list_read(c, c.argv[1])
+    lst, ok = lookup_typed(c, c.argv[1], deque)
     if ok:
         c.add_reply_long_long(0 if lst is None else len(lst))
 
 
 def lindex_command(c):
-    lst, ok = lookup_list_read(c, c.argv[1])
+    lst, ok = lookup_typed(c, c.argv[1], deque)
     if not ok:
         return
     if lst is None:
@@ -513,19 +504,10 @@ def blmpop_command(c):
 
 # ---- LSET / LREM / LINSERT / LPOS -------------------------------------------------------
 
-def lookup_list_write(c, key):
-    """(list or None, ok) for a write: ok is False when WRONGTYPE was replied."""
-    lst = c.db.lookup_write(key)
-    if lst is not None and lst.__class__ is not deque:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return lst, True
-
-
 def lset_command(c):
     db = c.db
     key = c.argv[1]
-    lst, ok = lookup_list_write(c, key)
+    lst, ok = lookup_typed(c, key, deque, True)
     if not ok:
         return
     if lst is None:
@@ -554,7 +536,7 @@ def lrem_command(c):
         return
     db = c.db
     key = c.argv[1]
-    lst, ok = lookup_list_write(c, key)
+    lst, ok = lookup_typed(c, key, deque, True)
     if not ok:
         return
     if lst is None:
@@ -591,7 +573,7 @@ def linsert_command(c):
         return
     db = c.db
     key = argv[1]
-    lst, ok = lookup_list_write(c, key)
+    lst, ok = lookup_typed(c, key, deque, True)
     if not ok:
         return
     if lst is None:
@@ -637,7 +619,7 @@ def lpos_command(c):
             if maxlen is None:
                 return
         j += 1
-    lst, ok = lookup_list_read(c, argv[1])
+    lst, ok = lookup_typed(c, argv[1], deque)
     if not ok:
         return
     if lst is None:

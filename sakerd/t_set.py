@@ -23,7 +23,7 @@ keyspace events with Redis's names, in t_set.c's order.
 import random
 
 from . import notify
-from .db import TYPE_NAMES, WRONGTYPE_ERR, signal_modified_key
+from .db import TYPE_NAMES, WRONGTYPE_ERR, lookup_typed, signal_modified_key
 from .resp import string2ll, LLONG_MAX
 from .server_h import Command, server, CMD_FAST, CMD_READONLY, CMD_WRITE
 
@@ -100,23 +100,6 @@ def empty_set(c):
     c.add_reply(b"~0\r\n" if c.resp == 3 else b"*0\r\n")
 
 
-def lookup_set_read(c, key):
-    """(set or None, ok): ok is False when WRONGTYPE was replied."""
-    s = c.db.lookup_read(key)
-    if s is not None and s.__class__ is not Set:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return s, True
-
-
-def lookup_set_write(c, key):
-    s = c.db.lookup_write(key)
-    if s is not None and s.__class__ is not Set:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return s, True
-
-
 def delete_if_empty(c, key, s):
     """Remove an emptied set from the keyspace with its "del" event."""
     if not s:
@@ -149,7 +132,7 @@ def sadd_command(c):
 def srem_command(c):
     db = c.db
     key = c.argv[1]
-    s, ok = lookup_set_write(c, key)
+    s, ok = lookup_typed(c, key, Set, True)
     if not ok:
         return
     if s is None:
@@ -206,14 +189,14 @@ def smove_command(c):
 # ---- membership --------------------------------------------------------------------
 
 def sismember_command(c):
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if ok:
         c.add_reply(b":1\r\n" if s is not None and c.argv[2] in s else b":0\r\n")
 
 
 def smismember_command(c):
     # A missing key is an empty set: a zero for every member.
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if not ok:
         return
     s = s or ()
@@ -222,7 +205,7 @@ def smismember_command(c):
 
 
 def scard_command(c):
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if ok:
         c.add_reply(b":%d\r\n" % (len(s) if s is not None else 0))
 
@@ -255,7 +238,7 @@ def spop_command(c):
         return
     db = c.db
     key = c.argv[1]
-    s, ok = lookup_set_write(c, key)
+    s, ok = lookup_typed(c, key, Set, True)
     if not ok:
         return
     if s is None:
@@ -278,7 +261,7 @@ def spop_with_count(c):
         return
     db = c.db
     key = c.argv[1]
-    s, ok = lookup_set_write(c, key)
+    s, ok = lookup_typed(c, key, Set, True)
     if not ok:
         return
     if s is None or count == 0:
@@ -306,7 +289,7 @@ def srandmember_command(c):
     if argc > 3:
         c.add_reply_error(SYNTAX_ERR)
         return
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if not ok:
         return
     if s is None:
@@ -321,7 +304,7 @@ def srandmember_with_count(c):
     count = parse_long_or_reply(c, c.argv[2], -LONG_MAX, LONG_MAX)
     if count is None:
         return
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if not ok:
         return
     if s is None or count == 0:
@@ -474,7 +457,7 @@ def sscan_command(c):
     cursor = parse_scan_cursor_or_reply(c, c.argv[2])
     if cursor is None:
         return
-    s, ok = lookup_set_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Set)
     if not ok:
         return
     if s is None:

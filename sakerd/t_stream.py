@@ -52,7 +52,7 @@ from bisect import bisect_left, bisect_right, insort
 
 from . import notify
 from .cmd_server import _container
-from .db import WRONGTYPE_ERR, TYPE_NAMES, mstime, signal_modified_key
+from .db import WRONGTYPE_ERR, TYPE_NAMES, mstime, lookup_typed, signal_modified_key
 from .resp import encode_bulk_array, string2ll
 from .server_h import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_LOADING, CMD_READONLY,
                      CMD_STALE, CMD_WRITE)
@@ -632,26 +632,10 @@ def non_negative_or_reply(c, s, negative_err):
 
 # ---- lookups ---------------------------------------------------------------------------
 
-def lookup_stream_read(c, key):
-    """(stream or None, ok): ok is False when WRONGTYPE was replied."""
-    return _checked_stream(c, c.db.lookup_read(key))
-
-
-def lookup_stream_write(c, key):
-    return _checked_stream(c, c.db.lookup_write(key))
-
-
-def _checked_stream(c, s):
-    if s is not None and s.__class__ is not Stream:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return s, True
-
-
 def stream_or_reply(c, key, missing, write=False):
     """The stream at key, or None after replying WRONGTYPE or, when there is
     none, `missing` (reply bytes, or an error text)."""
-    s, ok = _checked_stream(c, c.db.lookup_write(key) if write else c.db.lookup_read(key))
+    s, ok = lookup_typed(c, key, Stream, write)
     if s is None and ok:
         if missing.__class__ is str:
             c.add_reply_error(missing)
@@ -663,7 +647,7 @@ def stream_or_reply(c, key, missing, write=False):
 def group_or_reply(c, key, name, missing=None):
     """(stream, group), or None after replying WRONGTYPE, or NOGROUP (or
     `missing` when given) for a missing key or group."""
-    s, ok = lookup_stream_read(c, key)
+    s, ok = lookup_typed(c, key, Stream)
     if not ok:
         return None
     cg = s.cgroups.get(name) if s is not None and s.cgroups else None
@@ -811,7 +795,7 @@ def xadd_command(c):
         return
     key = argv[1]
     db = c.db
-    s, ok = lookup_stream_write(c, key)
+    s, ok = lookup_typed(c, key, Stream, True)
     if not ok:
         return
     if s is None:
@@ -930,7 +914,7 @@ def xrevrange_command(c):
 
 
 def xlen_command(c):
-    s, ok = lookup_stream_read(c, c.argv[1])
+    s, ok = lookup_typed(c, c.argv[1], Stream)
     if ok:
         c.add_reply_long_long(0 if s is None else s.length)
 
@@ -1283,7 +1267,7 @@ def _xgroup_prepare(c, create=False, setid=False):
         else:
             _subcommand_syntax_error(c)
             return None
-    s, ok = lookup_stream_write(c, argv[2])
+    s, ok = lookup_typed(c, argv[2], Stream, True)
     if not ok:
         return None
     cg = None

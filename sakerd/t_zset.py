@@ -36,7 +36,7 @@ from sortedcontainers import SortedList
 
 from . import blocked, notify
 from .blocked import BLOCKED_ZSET, block_for_keys, get_timeout_or_reply
-from .db import TYPE_NAMES, WRONGTYPE_ERR, signal_modified_key
+from .db import TYPE_NAMES, WRONGTYPE_ERR, lookup_typed, signal_modified_key
 from .networking import CLIENT_DENY_BLOCKING, format_double
 from .resp import string2ll, LLONG_MAX
 from .server_h import (Command, server, CMD_BLOCKING, CMD_FAST, CMD_NOSCRIPT, CMD_READONLY,
@@ -368,16 +368,6 @@ def parse_long(c, arg):
 
 # ---- lookups and replies -----------------------------------------------------------------
 
-def lookup_zset(c, key, write=False):
-    """(zset or None, ok): ok is False when WRONGTYPE was replied."""
-    db = c.db
-    zs = db.lookup_write(key) if write else db.lookup_read(key)
-    if zs is not None and zs.__class__ is not ZSet:
-        c.add_reply_error(WRONGTYPE_ERR)
-        return None, False
-    return zs, True
-
-
 # Score texts: "%.17g" costs several times a dict lookup, and the scores a
 # ZRANGE prints repeat from one call to the next. Zeros are never cached:
 # 0.0 and -0.0 are equal keys but print differently.
@@ -485,7 +475,7 @@ def zadd_generic(c, flags):
             return
         scores.append(s)
     db = c.db
-    zs, ok = lookup_zset(c, key, write=True)
+    zs, ok = lookup_typed(c, key, ZSet, True)
     if not ok:
         return
     added = updated = processed = 0
@@ -540,7 +530,7 @@ def zincrby_command(c):
 def zrem_command(c):
     db = c.db
     key = c.argv[1]
-    zs, ok = lookup_zset(c, key, write=True)
+    zs, ok = lookup_typed(c, key, ZSet, True)
     if not ok:
         return
     if zs is None:
@@ -585,7 +575,7 @@ def zremrange_generic(c, kind):
         if rng is None:
             c.add_reply_error(LEX_RANGE_ERR)
             return
-    zs, ok = lookup_zset(c, key, write=True)
+    zs, ok = lookup_typed(c, key, ZSet, True)
     if not ok:
         return
     if zs is None:
@@ -647,13 +637,13 @@ def zremrangebylex_command(c):
 # ---- reads ----------------------------------------------------------------------------------
 
 def zcard_command(c):
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if ok:
         c.add_reply(b":%d\r\n" % (len(zs) if zs is not None else 0))
 
 
 def zscore_command(c):
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     score = None if zs is None else zs.dict.get(c.argv[2])
@@ -664,7 +654,7 @@ def zscore_command(c):
 
 
 def zmscore_command(c):
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     d = zs.dict if zs is not None else {}
@@ -678,7 +668,7 @@ def zmscore_command(c):
 
 
 def zrank_generic(c, reverse):
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     rank = None if zs is None else zs.rank(c.argv[2])
@@ -701,7 +691,7 @@ def zcount_command(c):
     if rng is None:
         c.add_reply_error(RANGE_ERR)
         return
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if ok:
         first, last = zs.score_range(rng) if zs is not None else (0, -1)
         c.add_reply(b":%d\r\n" % max(0, last - first + 1))
@@ -712,7 +702,7 @@ def zlexcount_command(c):
     if rng is None:
         c.add_reply_error(LEX_RANGE_ERR)
         return
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if ok:
         first, last = zs.lex_range(rng) if zs is not None else (0, -1)
         c.add_reply(b":%d\r\n" % max(0, last - first + 1))
@@ -783,7 +773,7 @@ def zrange_generic(c, argc_start, store, rangetype=None, reverse=None):
         if rng is None:
             c.add_reply_error(LEX_RANGE_ERR)
             return
-    zs, ok = lookup_zset(c, key)
+    zs, ok = lookup_typed(c, key, ZSet)
     if not ok:
         return
     if zs is None:
@@ -1259,7 +1249,7 @@ def zrandmember_command(c):
             return
         zrandmember_with_count(c, count, withscores)
         return
-    zs, ok = lookup_zset(c, argv[1])
+    zs, ok = lookup_typed(c, argv[1], ZSet)
     if not ok:
         return
     if zs is None:
@@ -1270,7 +1260,7 @@ def zrandmember_command(c):
 
 
 def zrandmember_with_count(c, count, withscores):
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     if zs is None or count == 0:
@@ -1293,7 +1283,7 @@ def zscan_command(c):
     cursor = parse_scan_cursor_or_reply(c, c.argv[2])
     if cursor is None:
         return
-    zs, ok = lookup_zset(c, c.argv[1])
+    zs, ok = lookup_typed(c, c.argv[1], ZSet)
     if not ok:
         return
     if zs is None:
