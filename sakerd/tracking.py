@@ -28,8 +28,8 @@ import random
 
 from .acl import get_keys
 from .resp import string2ll
-from .server_h import (server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT, CMD_READONLY,
-                       PUSHING)
+from .server_h import (server, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_SCRIPT, CMD_PUBSUB,
+                       CMD_READONLY, PUSHING)
 
 CLIENT_TRACKING = 1 << 31
 CLIENT_TRACKING_BROKEN_REDIR = 1 << 32
@@ -150,7 +150,7 @@ def remember_keys(c, cmd, argv):
             (flags & CLIENT_TRACKING_OPTOUT and caching):
         return
     keys = get_keys(cmd, argv)
-    if not keys or cmd.group == "pubsub":
+    if not keys or cmd.flags & CMD_PUBSUB:
         return
     table = state.table
     cid = c.id
@@ -173,6 +173,7 @@ def invalidate_key(c, key, bcast=True):
         return
     state.total_items -= len(ids)
     current = running_client()
+    frame = None
     for cid in ids:
         target = server.clients.get(cid)
         if target is None or not target.flags & CLIENT_TRACKING or \
@@ -180,7 +181,9 @@ def invalidate_key(c, key, bcast=True):
             continue
         if target.flags & CLIENT_TRACKING_NOLOOP and target is current:
             continue
-        send_tracking_message(target, _key_array(key), target is current)
+        if frame is None:
+            frame = b"*1\r\n$%d\r\n%s\r\n" % (len(key), key)
+        send_tracking_message(target, frame, target is current)
 
 
 def running_client():
@@ -191,10 +194,6 @@ def running_client():
             server.lua.client is not None:
         return server.lua.client
     return c
-
-
-def _key_array(key):
-    return b"*1\r\n$%d\r\n%s\r\n" % (len(key), key)
 
 
 def remember_key_to_broadcast(c, key):
