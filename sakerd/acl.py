@@ -4,8 +4,9 @@ The model is Redis 7.0's, with its syntax and replies: a user has flags
 (on/off, nopass), SHA-256 password hashes, a bitmap of the commands it may
 run (with `+cmd|firstarg` exceptions), key patterns with read/write rights
 (`~p`, `%R~p`, `%W~p`) and channel patterns (`&p`), in its root selector
-and in each `(...)` selector (class Selector). Categories are Redis's, plus sakerd's own `@exec`: the
-commands that start, signal or stop processes or load code into the daemon.
+and in each `(...)` selector (class Selector). Categories are Redis's, plus
+sakerd's own `@exec`: the commands that start, signal or stop processes or
+load code into the daemon.
 
 Command ids and bitmaps. Every command and subcommand gets a small integer
 id (stable per full name, as ACLGetCommandID), and a user's rights are a
