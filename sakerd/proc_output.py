@@ -514,7 +514,7 @@ class ProgramOutput:
 
     def status_pairs(self):
         return [("output_lines", self.lines), ("output_dropped_lines", self.dropped),
-                ("output_pipes", len(self.pipes))]
+                ("output_queued_bytes", self.pending_bytes), ("output_pipes", len(self.pipes))]
 
 
 # Bound on first use: pubsub and t_stream import the server, which imports procs.

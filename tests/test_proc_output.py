@@ -347,8 +347,17 @@ def test_kill9_keeps_programs_and_capture_resumes_after_adoption(make_daemon, tm
     d3 = make_daemon(config, subdir="node", port=d.port)
     r3 = d3.client(protocol=2)
     wait_for(lambda: not big.exists(), 30, "the program to finish its 2.3 MB")
+    # The file has every byte once sakerd has read the pipe; the channel and
+    # the stream publish the queue at most 1 ms per turn of the loop, so the
+    # next line waits for an empty queue (else it could be one of the lines
+    # a full queue drops).
+    last_e = said("e", 100000)[-1] + b"\n"
+    wait_for(lambda: (node / "proc-talker.log").read_bytes().endswith(last_e), 30,
+             "the 2.3 MB in the file")
+    wait_for(lambda: status(r3, "talker")[b"output_queued_bytes"] == b"0", 60,
+             "the queue published")
     say("f", 1)
-    wait_for(lambda: r3.execute_command("PROC", "TAIL", "talker", "1") == said("f", 1),
+    wait_for(lambda: r3.execute_command("PROC", "TAIL", "talker", "1") == said("f", 1), 30,
              what="the line after the flood")
     assert status(r3, "talker")[b"pid"] == b"%d" % pid
     # The file, across three sakerds and the rotations: every line once, in order.
