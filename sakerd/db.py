@@ -191,7 +191,7 @@ def lookup_typed(c, key, cls, write=False):
     """lookupKeyRead/Write() and checkType(): (value of class cls or None, ok),
     ok False when -WRONGTYPE was replied."""
     v = c.db.lookup_write(key) if write else c.db.lookup_read(key)
-    if v is not None and v.__class__ is not cls:
+    if v is not None and type(v) is not cls:
         c.add_reply_error(WRONGTYPE_ERR)
         return None, False
     return v, True

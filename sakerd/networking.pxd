@@ -3,10 +3,29 @@
 # cimport imports its module when this one is initialised.
 
 cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcpy
 from sakerd.resp cimport RequestReader
 from sakerd.server_h cimport Command, Server
 
 cdef Server server
+cdef bint COMPILED
+cdef bytes CRLF
+# Flags tested on the reply path, as C integers (server_h.py's values;
+# modules that need them import them from there, not from here).
+cdef long long CLIENT_CLOSE_ASAP, CLIENT_MULTI, CLIENT_NO_REPLY_MASK, CLIENT_PENDING_WRITE
+cdef long long _CLOSING_FLAGS
+
+
+cdef inline int buf_append(bytearray buf, bytes data) except -1:
+    """buf += data, without the buffer protocol: one resize, one memcpy
+    (the reply path's append; networking.py calls it where COMPILED)."""
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(buf)
+    cdef Py_ssize_t k = PyBytes_GET_SIZE(data)
+    PyByteArray_Resize(buf, n + k)
+    memcpy(PyByteArray_AS_STRING(buf) + n, PyBytes_AS_STRING(data), k)
+    return 0
 
 
 cdef class Client:
@@ -24,6 +43,7 @@ cdef class Client:
     cdef public list mstate, watched_keys
 
     cpdef add_reply(self, data, long long silenced_by=*)
+    @cython.locals(n=Py_ssize_t)
     cpdef add_reply_bulk(self, b)
     cpdef add_reply_bulk_or_null(self, b)
     cpdef add_reply_long_long(self, n)

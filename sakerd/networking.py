@@ -17,6 +17,12 @@ free_clients_in_async_free_queue(), never in the middle of a write.
 
 import time
 
+try:
+    import cython
+    COMPILED = cython.compiled   # the compiled build: True, and buf_append() exists
+except ImportError:              # pure Python, no Cython installed
+    COMPILED = False
+
 from . import anet, config, pubsub
 from .ae import AE_READABLE, AE_WRITABLE
 from .log import log, LL_VERBOSE, LL_WARNING
@@ -35,6 +41,7 @@ from .tracking import (CLIENT_TRACKING, CLIENT_TRACKING_BCAST, CLIENT_TRACKING_B
                        disable_tracking, redirection as tracking_redirection)
 
 MAX_ACCEPTS_PER_CALL = 1000
+CRLF = b"\r\n"
 PROTO_IOBUF_LEN = 16 * 1024
 NET_MAX_WRITES_PER_EVENT = 1024 * 64
 
@@ -129,15 +136,35 @@ class Client:
         if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
             self.flags |= CLIENT_PENDING_WRITE
             server.clients_pending_write.append(self)
-        buf += data
+        if COMPILED and type(data) is bytes:
+            buf_append(buf, data)   # noqa: F821  (C: networking.pxd)
+        else:
+            buf += data
         if len(buf) > server.obuf_check_threshold:
             check_output_buffer_limits(self)
 
     def add_reply_bulk(self, b):
-        """A bulk string (hot path: GET): a shared header, no formatting."""
+        """A bulk string (hot path: GET): a shared header, no formatting,
+        and the value appended to the reply buffer as it is, not first
+        joined with its header into a copy: add_reply() inlined."""
+        if self.flags & CLIENT_NO_REPLY_MASK:
+            return
+        buf = self.buf
+        if not buf and self.sock is not None and not self.flags & CLIENT_PENDING_WRITE:
+            self.flags |= CLIENT_PENDING_WRITE
+            server.clients_pending_write.append(self)
         n = len(b)
-        self.add_reply(b"".join((SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else
-                                 b"$%d\r\n" % n, b, b"\r\n")))
+        header = SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else b"$%d\r\n" % n
+        if COMPILED and type(b) is bytes:
+            buf_append(buf, header)     # noqa: F821  (C: networking.pxd)
+            buf_append(buf, b)          # noqa: F821
+            buf_append(buf, CRLF)       # noqa: F821
+        else:
+            buf += header
+            buf += b
+            buf += CRLF
+        if len(buf) > server.obuf_check_threshold:
+            check_output_buffer_limits(self)
 
     def add_reply_bulk_or_null(self, b):
         if b is None:
@@ -146,7 +173,7 @@ class Client:
             self.add_reply_bulk(b)
 
     def add_reply_long_long(self, n):
-        self.add_reply(SHARED_INTEGERS[n] if n.__class__ is int and 0 <= n < OBJ_SHARED_INTEGERS
+        self.add_reply(SHARED_INTEGERS[n] if type(n) is int and 0 <= n < OBJ_SHARED_INTEGERS
                        else b":%d\r\n" % n)
 
     def add_reply_array_len(self, n):
@@ -515,10 +542,7 @@ def _close_on_query_limit(c):
     free_client_async(c)
 
 
-# Flag sets tested by process_input_buffer(), OR-ed once here.
 _CLOSING_FLAGS = CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP
-_SKIP_FLAGS = CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT
-_AFTER_COMMAND_FLAGS = _CLOSING_FLAGS | _SKIP_FLAGS | CLIENT_BLOCKED
 
 
 def process_input_buffer(c, pending=None):
@@ -532,7 +556,7 @@ def process_input_buffer(c, pending=None):
     if c.flags & CLIENT_BLOCKED:
         return
     reader = c.reader
-    process_command = server.process_command
+    process_commands = server.process_commands
     # c is the current client while its commands run; a nested loop (a busy
     # script serving other clients from its hook) puts back the one it
     # interrupted.
@@ -546,25 +570,8 @@ def process_input_buffer(c, pending=None):
                 cmds, pending = pending, None
             if c.flags & _CLOSING_FLAGS:
                 return
-            clock = 0   # each command's end is the next one's start (process_command)
-            it = iter(cmds)
-            for argv in it:
-                clock = process_command(c, argv, clock)
-                flags = c.flags
-                if flags & _AFTER_COMMAND_FLAGS:
-                    if flags & CLIENT_BLOCKED:
-                        # The rest waits until c is answered (blocked.py).
-                        c.pending_argvs = list(it)
-                        return
-                    if flags & _SKIP_FLAGS:
-                        # resetClient(): SKIP silenced the command just run;
-                        # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
-                        c.flags = flags = flags & ~_SKIP_FLAGS | (
-                            CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
-                    if flags & _CLOSING_FLAGS:
-                        # CLOSE_AFTER_REPLY (QUIT, protocol error), CLOSE_ASAP:
-                        # no command pipelined behind may run, nor grow the reply.
-                        return
+            if cmds and process_commands(c, cmds):
+                return  # blocked or closing
             if reader.error is not None:
                 set_protocol_error(c, reader.error)
                 return

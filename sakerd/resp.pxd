@@ -19,3 +19,6 @@ cdef class RequestReader:
 
 @cython.locals(p=Py_ssize_t, n=Py_ssize_t)
 cpdef Py_ssize_t take_canonical(bytes buf, Py_ssize_t pos, list out)
+@cython.locals(end=Py_ssize_t, p=Py_ssize_t, n=Py_ssize_t, start=Py_ssize_t,
+               size=Py_ssize_t, ch=cython.uchar, argv=list, data=cython.p_uchar)
+cpdef Py_ssize_t scan_canonical(bytes buf, Py_ssize_t pos, list out) except -1

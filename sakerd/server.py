@@ -23,10 +23,19 @@ from .log import log, LL_WARNING
 from .memory import HeapTrimmer
 from .server_h import (
     server, CMD_ADMIN, CMD_ALLOW_BUSY, CMD_ALLOW_SUBSCRIBED, CMD_FANOUT, CMD_NO_AUTH, CMD_NO_MULTI,
-    CMD_SKIP_MONITOR, CMD_SKIP_SLOWLOG, CLIENT_BLOCKED, CLIENT_MULTI, CLIENT_PUBSUB,
+    CMD_SKIP_MONITOR, CMD_SKIP_SLOWLOG, CLIENT_BLOCKED, CLIENT_CLOSE_AFTER_REPLY,
+    CLIENT_CLOSE_ASAP, CLIENT_MULTI, CLIENT_PUBSUB, CLIENT_REPLY_SKIP, CLIENT_REPLY_SKIP_NEXT,
     CLIENT_SCRIPT, STATS_METRIC_COMMAND, STATS_METRIC_NET_INPUT, STATS_METRIC_NET_OUTPUT)
 
-# process_command() reads the clock once per command: spare it the module lookup.
+try:
+    import cython
+    COMPILED = cython.compiled   # the compiled build: True, and monotonic_ns() exists
+except ImportError:              # pure Python, no Cython installed
+    COMPILED = False
+
+# process_command() reads the clock once per command: spare it the module
+# lookup. Compiled, it calls clock_gettime() itself (server.pxd's
+# monotonic_ns(), the same CLOCK_MONOTONIC), sparing the int object too.
 _perf_counter_ns = time.perf_counter_ns
 
 _PUBSUB_OR_MULTI = CLIENT_PUBSUB | CLIENT_MULTI
@@ -53,6 +62,7 @@ def emit_event(type, **fields):
 
 
 def register_command(cmd):
+    server.commands_version += 1    # process_commands' cache of the last name
     name = cmd.name.lower().encode()
     server.commands[name] = cmd
     server.commands[name.upper()] = cmd
@@ -60,6 +70,7 @@ def register_command(cmd):
 
 
 def unregister_command(name):
+    server.commands_version += 1
     name = name.lower().encode()
     cmd = server.commands.pop(name, None)
     server.commands.pop(name.upper(), None)
@@ -69,14 +80,69 @@ def unregister_command(name):
 
 # ---- processCommand() and call() --------------------------------------------
 
-def process_command(c, argv, clock=0):
+# Flag sets tested after each command of a pipeline, OR-ed once here.
+_CLOSING_FLAGS = CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP
+_SKIP_FLAGS = CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT
+_AFTER_COMMAND_FLAGS = _CLOSING_FLAGS | _SKIP_FLAGS | CLIENT_BLOCKED
+
+
+def process_commands(c, cmds):
+    """Run the requests parsed from c's query buffer, in order (hot path):
+    the loop of processInputBuffer() over processCommandAndResetClient().
+
+    It lives here, not in networking.py, so that each command costs one C
+    call to process_command in the compiled build instead of a Python call
+    from networking (which sits below this module); networking makes one
+    call per pipeline. Returns True when c may run nothing more now: it is
+    blocked (the rest waits in c.pending_argvs, blocked.py) or closing.
+    """
+    clock = 0   # each command's end is the next one's start (process_command)
+    # A pipeline repeats its commands: the previous request's name and
+    # Command spare the next one the hash and the lookup of its name, as
+    # long as no command was registered or removed in between.
+    name = None
+    known = None
+    version = server.commands_version
+    it = iter(cmds)
+    for argv in it:
+        first = argv[0]
+        if first == name and version == server.commands_version:
+            clock = process_command(c, argv, clock, known)
+        else:
+            clock = process_command(c, argv, clock)
+            known = c.lastcmd
+            if known is not None and known.parent is None and known.subcommands is None:
+                name = first
+                version = server.commands_version
+            else:
+                name = None
+        flags = c.flags
+        if flags & _AFTER_COMMAND_FLAGS:
+            if flags & CLIENT_BLOCKED:
+                # The rest waits until c is answered (blocked.py).
+                c.pending_argvs = list(it)
+                return True
+            if flags & _SKIP_FLAGS:
+                # resetClient(): SKIP silenced the command just run;
+                # SKIP_NEXT (CLIENT REPLY SKIP) silences the next one.
+                c.flags = flags = flags & ~_SKIP_FLAGS | (
+                    CLIENT_REPLY_SKIP if flags & CLIENT_REPLY_SKIP_NEXT else 0)
+            if flags & _CLOSING_FLAGS:
+                # CLOSE_AFTER_REPLY (QUIT, protocol error), CLOSE_ASAP: no
+                # command pipelined behind may run, nor grow the reply.
+                return True
+    return False
+
+
+def process_command(c, argv, clock=0, cmd=None):
     """Check a request and run it: processCommand() and call() (hot path).
 
     One function, not two: a Python call costs as much as all the
     checks. Scripts come here too, after their own checks (scripting.py):
     their fake client is authenticated, never subscribed, and may run
     while the server is BUSY with the script itself. The caller makes c
-    the current client (once per pipeline, not per command).
+    the current client (once per pipeline, not per command). `cmd`, when
+    given, is the Command that argv[0] names (process_commands knows it).
 
     The duration is measured from `clock` when given: the end of the
     previous command of the same pipeline. That is one clock read per
@@ -86,12 +152,14 @@ def process_command(c, argv, clock=0):
     nanoseconds. Returns the clock at the end of the command, or `clock`
     if the command was refused.
     """
-    cmd = server.commands.get(argv[0])
+    if cmd is None:
+        cmd = server.commands.get(argv[0])
     if cmd is None or cmd.subcommands is not None:
         cmd = server.lookup_command(argv)
         if cmd is None:
             if server.fanout is not None:
                 server.fanout.flush()
+            c.lastcmd = None    # as Redis's c->lastcmd (process_commands relies on it)
             _reject_unknown(c, argv)
             return clock
     if server.fanout is not None and (c.pubsub_channels or not cmd.flags & CMD_FANOUT):
@@ -125,7 +193,7 @@ def process_command(c, argv, clock=0):
     # call()
     errors = server.stat_total_error_replies
     if not clock:
-        clock = _perf_counter_ns()
+        clock = monotonic_ns() if COMPILED else _perf_counter_ns()  # noqa: F821
     try:
         cmd.proc(c)
     except Exception as e:
@@ -139,7 +207,7 @@ def process_command(c, argv, clock=0):
         _tracking.after_command(c, cmd, argv)
     if server.deferred_pushes:
         pubsub.flush_deferred_pushes(c)
-    end = _perf_counter_ns()
+    end = monotonic_ns() if COMPILED else _perf_counter_ns()    # noqa: F821
     ns = end - clock
     cmd.calls += 1
     cmd.nsec += ns
@@ -508,6 +576,7 @@ def prepare_for_shutdown_and_exit(code=0):
 server.heap = HeapTrimmer()    # gives freed heap pages back (memory.py)
 # The entry points that the modules below this one call (server_h.py).
 server.process_command = process_command
+server.process_commands = process_commands
 server.call = call
 server.reject_command = reject_command
 server.register_command = register_command

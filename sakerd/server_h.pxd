@@ -15,7 +15,7 @@ cdef class Server:
     cdef public dict commands, clients
     cdef public list clients_pending_write, clients_to_close, monitors, deferred_pushes
     cdef public list ready_keys, unblocked_clients, clients_timeout_table, db
-    cdef public long long next_client_id, unixtime, mstime
+    cdef public long long next_client_id, unixtime, mstime, commands_version
     cdef public long long obuf_check_threshold, slowlog_threshold_ns
     cdef public long long notify_keyspace_events, prev_err_count, tracking_clients
     cdef public long long stat_numcommands, stat_total_error_replies

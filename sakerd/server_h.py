@@ -137,6 +137,7 @@ class Server:
         self.config = None
         self.el = None
         self.commands = {}          # name bytes (lower and upper) -> Command
+        self.commands_version = 0   # bumped when a command is added or removed
         self.clients = {}           # id -> Client, in creation order
         self.clients_pending_write = []
         self.clients_to_close = []
@@ -187,6 +188,7 @@ class Server:
         # server.c's entry points, which the modules below it call (see
         # the module docstring): bound when sakerd.server is imported.
         self.process_command = None     # process_command(c, argv, clock=0) -> clock
+        self.process_commands = None    # process_commands(c, argvs) -> stop
         self.call = None                # call(c, cmd), for EXEC's queue
         self.reject_command = None      # reject_command(c, cmd, msg)
         self.register_command = None    # register_command(cmd)

@@ -212,7 +212,7 @@ def get_command(c):
         c.add_reply_null()
         return
     server.stat_keyspace_hits += 1
-    if v.__class__ is bytes:
+    if type(v) is bytes:
         c.add_reply_bulk(v)
     else:
         c.add_reply_error(WRONGTYPE_ERR)
