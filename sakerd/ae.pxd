@@ -18,5 +18,6 @@ cdef class EventLoop:
     cpdef int create_file_event(self, int fd, int mask, proc, client_data=*) except? -1
     @cython.locals(fe=FileEvent)
     cpdef delete_file_event(self, int fd, int mask)
-    @cython.locals(fe=FileEvent, processed=int, fired_count=int, invert=int, fd=int, mask=int)
+    @cython.locals(fe=FileEvent, processed=int, fired_count=int, invert=int, fd=int, mask=int,
+                   readable=int, writable=int, barrier=int, events=list)
     cpdef int process_events(self, int flags) except? -1

@@ -464,6 +464,8 @@ class EventLoop:
                 self.after_sleep(self)
 
             events = self.events
+            # The masks as locals (C integers in the compiled build).
+            readable, writable, barrier = AE_READABLE, AE_WRITABLE, AE_BARRIER
             for fd, mask in fired:
                 fe = events[fd]
                 fired_count = 0
@@ -471,18 +473,18 @@ class EventLoop:
                 # writable event later. With AE_BARRIER the writable event
                 # goes first: the handler wants to do something (fsync, say)
                 # before replying to a client.
-                invert = fe.mask & AE_BARRIER
-                if not invert and fe.mask & mask & AE_READABLE:
+                invert = fe.mask & barrier
+                if not invert and fe.mask & mask & readable:
                     fe.rfile_proc(self, fd, fe.client_data, mask)
                     fired_count += 1
                     fe = events[fd]  # Refresh in case of resize.
-                if fe.mask & mask & AE_WRITABLE:
+                if fe.mask & mask & writable:
                     if not fired_count or fe.wfile_proc is not fe.rfile_proc:
                         fe.wfile_proc(self, fd, fe.client_data, mask)
                         fired_count += 1
                 if invert:
                     fe = events[fd]
-                    if fe.mask & mask & AE_READABLE and (
+                    if fe.mask & mask & readable and (
                             not fired_count or fe.wfile_proc is not fe.rfile_proc):
                         fe.rfile_proc(self, fd, fe.client_data, mask)
                         fired_count += 1

@@ -4,7 +4,8 @@
 
 cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_SetFromErrno
 from libc.string cimport memcpy
 from sakerd.resp cimport RequestReader
 from sakerd.server_h cimport Command, Server
@@ -18,6 +19,38 @@ cdef long long CLIENT_CLOSE_ASAP, CLIENT_MULTI, CLIENT_NO_REPLY_MASK, CLIENT_PEN
 cdef long long _CLOSING_FLAGS
 
 
+cdef extern from "sys/socket.h":
+    ssize_t c_recv "recv" (int fd, void *buf, size_t n, int flags)
+    ssize_t c_send "send" (int fd, const void *buf, size_t n, int flags)
+    enum: MSG_NOSIGNAL
+
+# One buffer for every read: the loop is single threaded (PROTO_IOBUF_LEN).
+cdef char recv_buffer[16384]
+
+
+cdef inline bytes fd_recv(int fd):
+    """sock.recv(PROTO_IOBUF_LEN) for the compiled build: recv(2) into one
+    static buffer, then a bytes of what came, without the 16 KiB bytes
+    object shrunk to size, the argument parsing and the GIL's release and
+    retake of socket.recv (the socket is non-blocking: the call never
+    waits). Errors raise OSError as socket.recv does (BlockingIOError for
+    EAGAIN, InterruptedError for EINTR)."""
+    cdef ssize_t n = c_recv(fd, recv_buffer, sizeof(recv_buffer), 0)
+    if n < 0:
+        PyErr_SetFromErrno(OSError)
+    return PyBytes_FromStringAndSize(recv_buffer, n)
+
+
+cdef inline Py_ssize_t fd_send(int fd, bytearray buf) except -1:
+    """sock.send(buf) for the compiled build: send(2) straight from the
+    buffer (MSG_NOSIGNAL: a closed peer gives EPIPE, never SIGPIPE)."""
+    cdef ssize_t n = c_send(fd, PyByteArray_AS_STRING(buf), PyByteArray_GET_SIZE(buf),
+                            MSG_NOSIGNAL)
+    if n < 0:
+        PyErr_SetFromErrno(OSError)
+    return n
+
+
 cdef inline int buf_append(bytearray buf, bytes data) except -1:
     """buf += data, without the buffer protocol: one resize, one memcpy
     (the reply path's append; networking.py calls it where COMPILED)."""
@@ -25,6 +58,21 @@ cdef inline int buf_append(bytearray buf, bytes data) except -1:
     cdef Py_ssize_t k = PyBytes_GET_SIZE(data)
     PyByteArray_Resize(buf, n + k)
     memcpy(PyByteArray_AS_STRING(buf) + n, PyBytes_AS_STRING(data), k)
+    return 0
+
+
+cdef inline int buf_append_bulk(bytearray buf, bytes header, bytes data) except -1:
+    """buf += header + data + CRLF: a bulk string with one resize."""
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(buf)
+    cdef Py_ssize_t h = PyBytes_GET_SIZE(header)
+    cdef Py_ssize_t k = PyBytes_GET_SIZE(data)
+    cdef char *p
+    PyByteArray_Resize(buf, n + h + k + 2)
+    p = PyByteArray_AS_STRING(buf) + n
+    memcpy(p, PyBytes_AS_STRING(header), h)
+    memcpy(p + h, PyBytes_AS_STRING(data), k)
+    p[h + k] = 13
+    p[h + k + 1] = 10
     return 0
 
 

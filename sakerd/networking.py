@@ -19,7 +19,7 @@ import time
 
 try:
     import cython
-    COMPILED = cython.compiled   # the compiled build: True, and buf_append() exists
+    COMPILED = cython.compiled   # the compiled build: True, and networking.pxd's C helpers exist
 except ImportError:              # pure Python, no Cython installed
     COMPILED = False
 
@@ -42,7 +42,7 @@ from .tracking import (CLIENT_TRACKING, CLIENT_TRACKING_BCAST, CLIENT_TRACKING_B
 
 MAX_ACCEPTS_PER_CALL = 1000
 CRLF = b"\r\n"
-PROTO_IOBUF_LEN = 16 * 1024
+PROTO_IOBUF_LEN = 16 * 1024     # networking.pxd's recv_buffer has this size
 NET_MAX_WRITES_PER_EVENT = 1024 * 64
 
 DENIED_PROTECTED = (
@@ -156,9 +156,7 @@ class Client:
         n = len(b)
         header = SHARED_BULKHDR[n] if n < OBJ_SHARED_BULKHDR_LEN else b"$%d\r\n" % n
         if COMPILED and type(b) is bytes:
-            buf_append(buf, header)     # noqa: F821  (C: networking.pxd)
-            buf_append(buf, b)          # noqa: F821
-            buf_append(buf, CRLF)       # noqa: F821
+            buf_append_bulk(buf, header, b)     # noqa: F821  (C: networking.pxd)
         else:
             buf += header
             buf += b
@@ -506,7 +504,7 @@ def free_clients_in_async_free_queue():
 
 def read_query_from_client(el, fd, c, mask):
     try:
-        data = c.sock.recv(PROTO_IOBUF_LEN)
+        data = fd_recv(c.fd) if COMPILED else c.sock.recv(PROTO_IOBUF_LEN)  # noqa: F821
     except (BlockingIOError, InterruptedError):
         return
     except OSError as e:
@@ -609,7 +607,7 @@ def write_to_client(c, handler_installed):
     total = 0
     while buf:
         try:
-            n = send(buf)
+            n = fd_send(c.fd, buf) if COMPILED else send(buf)    # noqa: F821
         except (BlockingIOError, InterruptedError):
             break
         except OSError as e:
