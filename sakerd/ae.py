@@ -32,11 +32,17 @@ import os
 import select
 import time
 
+try:
+    import cython
+    COMPILED = cython.compiled   # the compiled build: True, and ae.pxd's epoll_poll() exists
+except ImportError:              # pure Python, no Cython installed
+    COMPILED = False
+
 AE_OK = 0
 AE_ERR = -1
 
 AE_NONE = 0
-AE_READABLE = 1
+AE_READABLE = 1     # the two low bits: ApiBackend.poll() packs fd << 2 | mask
 AE_WRITABLE = 2
 # With WRITABLE, never fire the event if the READABLE event already fired in
 # the same iteration. Useful when you want to persist things to disk before
@@ -102,7 +108,9 @@ class ApiBackend(abc.ABC):
 
     @abc.abstractmethod
     def poll(self, timeout):
-        """Wait up to `timeout` seconds (None: forever); return [(fd, mask)]."""
+        """Wait up to `timeout` seconds (None: forever); return the fired
+        descriptors, each as one int: fd << 2 | mask (AE_READABLE and
+        AE_WRITABLE are the two low bits), no tuple per descriptor."""
 
     def close(self):
         pass
@@ -178,10 +186,14 @@ class EpollBackend(ApiBackend):
             pass
 
     def poll(self, timeout):
+        if COMPILED:
+            # epoll_wait(2) on the same epoll descriptor, into a C array
+            # (ae.pxd): no (fd, events) tuples to build and take apart.
+            return epoll_poll(self.ep.fileno(), timeout)   # noqa: F821
         if timeout is None:
             timeout = -1
         masks = _EPOLL_TO_AE
-        return [(fd, masks[ev & _EPOLL_BITS]) for fd, ev in self.ep.poll(timeout, self.setsize)]
+        return [fd << 2 | masks[ev & _EPOLL_BITS] for fd, ev in self.ep.poll(timeout, self.setsize)]
 
     def close(self):
         self.ep.close()
@@ -233,11 +245,11 @@ class SelectBackend(ApiBackend):
             self._forget_closed_fds()
             return []
         if not w:
-            return [(fd, AE_READABLE) for fd in r]
+            return [fd << 2 | AE_READABLE for fd in r]
         masks = dict.fromkeys(r, AE_READABLE)
         for fd in w:
             masks[fd] = masks.get(fd, 0) | AE_WRITABLE
-        return list(masks.items())
+        return [fd << 2 | mask for fd, mask in masks.items()]
 
     def _forget_closed_fds(self):
         for fd in list(self.rfds | self.wfds):
@@ -466,7 +478,9 @@ class EventLoop:
             events = self.events
             # The masks as locals (C integers in the compiled build).
             readable, writable, barrier = AE_READABLE, AE_WRITABLE, AE_BARRIER
-            for fd, mask in fired:
+            for item in fired:
+                fd = item >> 2
+                mask = item & 3
                 fe = events[fd]
                 fired_count = 0
                 # Normally we execute the readable event first, and the

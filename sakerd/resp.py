@@ -29,7 +29,12 @@ costs less than hiredis's objects once it is C.
 """
 
 import re
-import types
+
+try:
+    import cython
+    COMPILED = cython.compiled   # the compiled build: True
+except ImportError:              # pure Python, no Cython installed
+    COMPILED = False
 
 import hiredis
 
@@ -298,8 +303,9 @@ def scan_canonical(buf, pos, out):
     return pos
 
 
-# The byte loop where it is compiled code, hiredis where it would be Python.
-CANONICAL_SCANNER = not isinstance(scan_canonical, types.FunctionType)
+# The byte loop where it is compiled code, hiredis where it would be Python
+# (a module global, so that tests can run either on either build).
+CANONICAL_SCANNER = COMPILED
 
 
 class RequestReader:
