@@ -46,10 +46,97 @@ def sakerd_env(**extra):
     return env
 
 
-def free_port():
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports the tests hand out: below the kernel's ephemeral range, so neither a
+# bind(("", 0)) nor an outgoing connection of any process takes one between
+# free_port() and the daemon's bind, and low enough that port + 10000 (a
+# Redis Cluster bus port) is outside both this range and the ephemeral one.
+# Each pytest-xdist worker owns a slice, and walks it in order from a random
+# start: no two workers, and no two calls in one worker, hand out the same
+# port while its first daemon may still be starting. (The kernel's choice
+# for bind(0) is random, and does repeat: two agents of one fleet test once
+# got the same port, and the second's PONG came from the first.)
+_PORT_TOP = min(22000, _ephemeral_low() - 10000)
+_PORT_BOTTOM = 12000
+
+
+def _port_slice():
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (_PORT_TOP - _PORT_BOTTOM) // max(1, count)
+    low = _PORT_BOTTOM + (index % max(1, count)) * size
+    return low, size
+
+
+_port_cursor = [None]
+
+
+def _bindable(port, reuse=False):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(bus=False):
+    """A loopback port nothing is bound to, not handed out before by this
+    process (see _PORT_TOP). bus: port + 10000 is free too (Redis Cluster)."""
+    if _PORT_TOP - _PORT_BOTTOM < 100:      # an odd ephemeral range: the kernel's choice
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    low, size = _port_slice()
+    if _port_cursor[0] is None:
+        import random
+        _port_cursor[0] = random.randrange(size)
+    for _ in range(size):
+        port = low + _port_cursor[0] % size
+        _port_cursor[0] += 1
+        if _bindable(port) and (not bus or _bindable(port + 10000)):
+            return port
+    raise AssertionError("no free port in %d..%d" % (low, low + size - 1))
+
+
+def listener_pid_matches(pid, port):
+    """False if a socket listening on `port` exists and process `pid` holds
+    none of them: the port is someone else's (True when it cannot tell)."""
+    hexport = ":%04X" % port
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[1].endswith(hexport) and fields[3] == "0A":   # LISTEN
+                        inodes.add("socket:[%s]" % fields[9])
+        except OSError:
+            return True
+    if not inodes:
+        return True
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return True
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
@@ -77,12 +164,13 @@ def start_redis_server(*args, dir=None):
     proc = subprocess.Popen(cmd + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def up():
+        assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
         except OSError:
-            assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
             return False
+        # What answered must be this redis-server, not another holder of the port.
+        return listener_pid_matches(proc.pid, port)
     wait_for(up, 10, "redis-server to start")
     return proc, port
 
@@ -151,8 +239,11 @@ class Daemon:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-BUSY")):
-                        return
+                    answered = s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-BUSY"))
+                # Only this daemon's answer counts: another process that holds
+                # the port would hide that this one failed to bind it.
+                if answered and listener_pid_matches(self.pid, self.port):
+                    return
             except OSError:
                 pass
             time.sleep(0.02)

@@ -20,7 +20,7 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from helpers import sakerd_env, Daemon, require_tool, start_redis_server, wait_for
+from helpers import sakerd_env, Daemon, free_port, require_tool, start_redis_server, wait_for
 
 JOBS = "fleet:{ctl}:jobs"
 SEEN = "fleet:{ctl}:seen"
@@ -519,18 +519,7 @@ def test_test_config_reports_fleet_problems(tmp_path):
 
 def cluster_ports(n):
     """n free ports whose cluster bus ports (port + 10000) are free too."""
-    import socket
-    ports = []
-    for port in range(21000 + os.getpid() % 20000, 65535 - 10000):
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        ports.append(port)
-        if len(ports) == n:
-            return ports
+    return [free_port(bus=True) for _ in range(n)]
 
 
 @pytest.fixture
