@@ -184,13 +184,30 @@ def test_sigterm_exits_0_within_a_second_despite_a_write_blocked_client(make_dae
         # Megabytes queued, and the writable handler waiting on a full socket.
         return any(c["events"] == "rw" and int(c["omem"]) > 1 << 20 for c in r.client_list())
     wait_for(write_blocked, what="a write-blocked client")
-    start = time.monotonic()
     os.kill(d.pid, signal.SIGTERM)
-    assert d.proc.wait(5) == 0
-    assert time.monotonic() - start < 1.0
+    # A ceiling, not a delay: a client that never reads would hold it forever.
+    assert d.proc.wait(60) == 0
     assert not pidfile.exists()
     assert "Received SIGTERM scheduling shutdown..." in d.log()
+    # The daemon's own clock (its log), not the test's: from the signal to
+    # "ready to exit" took under a second; the process exit after it (freeing
+    # megabytes of replies) is what a loaded machine stretches.
+    assert shutdown_seconds(d.log()) < 1.0, d.log()
     blocked.close()
+
+
+def _log_time(line):
+    import datetime
+    stamp = line[1:line.index("]")]
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def shutdown_seconds(log):
+    """Seconds from 'Received SIG... scheduling shutdown' to 'ready to exit' in a log."""
+    lines = log.splitlines()
+    got = [l for l in lines if "scheduling shutdown..." in l][-1]
+    done = [l for l in lines if "is now ready to exit, bye bye..." in l][-1]
+    return _log_time(done) - _log_time(got)
 
 
 def test_sigint_exits_0_too(make_daemon):
@@ -205,13 +222,18 @@ def test_sighup_reopens_the_log_file_at_once(make_daemon):
     # the signal woke the loop through its wake-up fd.
     d = make_daemon("hz 1\n")
     r = d.client(protocol=2)
-    for i in range(3):
+    reactions = []
+    for i in range(5):
         os.rename(d.logfile, "%s.%d" % (d.logfile, i))
         start = time.monotonic()
         os.kill(d.pid, signal.SIGHUP)
         wait_for(lambda: os.path.exists(d.logfile), what="a new log file")
-        assert time.monotonic() - start < 0.5   # the cron (hz 1) would take up to 1 s
+        reactions.append(time.monotonic() - start)
         assert "Received SIGHUP" in open("%s.%d" % (d.logfile, i)).read()
+    # Reopened at once: a cron-driven reopen (hz 1) would take 0-1 s, so its
+    # median of five stays under 0.3 s only 16% of the time; the median
+    # (not each one) lets a loaded machine stall two of them.
+    assert sorted(reactions)[2] < 0.3, reactions
     r.config_set("loglevel", "verbose")  # logs a NOTICE line
     wait_for(lambda: "CONFIG SET loglevel changed" in d.log(), what="a line in the new file")
     assert r.ping()

@@ -283,7 +283,12 @@ def test_stop_kills_a_term_ignoring_group_after_timeout_and_it_stays_stopped(mak
     assert r.execute_command("PROC", "STOP", "stubborn") == "OK"
     stopped = ev.wait_for("stubborn", "stopped")
     elapsed = time.monotonic() - t0
-    assert 0.6 <= elapsed < 3.0, elapsed
+    # Killed after its own stop_timeout_ms (700), not the default 5000: the
+    # log says which, and the lower bound that it waited; the upper bound is
+    # only a ceiling, as a loaded machine delays the event.
+    assert "Process stubborn (pid %d) did not stop within 700 ms: sending SIGKILL" % leader \
+        in d.log()
+    assert 0.6 <= elapsed < 30, elapsed
     assert stopped["signal"] == "SIGKILL"
     assert ev.transitions("stubborn")[-2:] == [("running", "stopping"), ("stopping", "stopped")]
     # Its children died with it.

@@ -79,8 +79,8 @@ def test_idle_timeout_closes_normal_clients_but_not_subscribers_or_monitors(make
     assert exchange(mon, b"MONITOR\r\n") == [b"OK"]
     assert exchange(idle, b"PING\r\n") == [b"PONG"]
     start = time.monotonic()
-    assert idle.read_all(timeout=10) == b""
-    assert 1.0 <= time.monotonic() - start < 4.0
+    assert idle.read_all(timeout=60) == b""     # a ceiling for a loaded machine
+    assert time.monotonic() - start >= 1.0      # not before `timeout 1`
     r = d.client(protocol=2)
     assert r.publish("ch", "still here") == 1
     assert sub.read_reply() == [b"message", b"ch", b"still here"]
