@@ -387,7 +387,7 @@ def test_config_rewrite_without_a_file_is_an_error(tmp_path):
         conn.close()
     finally:
         proc.terminate()
-        assert proc.wait(5) == 0
+        assert proc.wait(60) == 0
 
 
 def test_config_resetstat_zeroes_the_counters(daemon):

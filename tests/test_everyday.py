@@ -232,7 +232,7 @@ def test_config_accepts_only_the_no_persistence_values(make_daemon, r):
 def test_a_persistence_directive_in_the_config_file_refuses_the_start(tmp_path):
     d = Daemon(tmp_path, config="save 900 1\n", wait=False)
     try:
-        assert d.proc.wait(30) == 1
+        assert d.proc.wait(60) == 1
         assert "'save 900 1' sakerd has no persistence" in d.output()
     finally:
         d.stop()

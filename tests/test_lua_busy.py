@@ -63,7 +63,7 @@ def test_shutdown_nosave_stops_a_busy_server(make_daemon):
     other.send(b"SHUTDOWN\r\n")
     assert other.read_line() + b"\r\n" == BUSY
     other.send(b"SHUTDOWN NOSAVE\r\n")
-    assert daemon.proc.wait(10) == 0
+    assert daemon.proc.wait(60) == 0
 
 
 def test_busy_serves_subscribers_and_the_script_result_arrives_after(make_daemon):

@@ -179,7 +179,7 @@ def test_metrics_port_off_by_default_and_a_busy_port_refuses_the_start(make_daem
     try:
         port = holder.getsockname()[1]
         bad = make_daemon("metrics-port %d\n" % port, wait=False)
-        assert bad.proc.wait(20) == 1
+        assert bad.proc.wait(60) == 1
         assert ("Could not create the metrics listening socket 127.0.0.1:%d: bind: "
                 "Address already in use" % port) in bad.output()
     finally:

@@ -371,7 +371,7 @@ def test_sigterm_stops_supervised_processes_but_not_execed_ones(make_daemon):
     plain = pair(r, 'saker.exec("exec sleep 300", {wait_ms = 10})')[0]
     try:
         os.kill(d.pid, signal.SIGTERM)
-        assert d.proc.wait(10) == 0
+        assert d.proc.wait(60) == 0
         assert proc_stat(supervised) is None or proc_stat(supervised)[0] == "Z"
         assert proc_stat(plain)[0] != "Z" and proc_stat(plain)[4] == "sleep"
         assert "Stopping 1 supervised process" in d.log()

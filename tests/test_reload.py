@@ -271,7 +271,7 @@ def test_a_reload_without_a_config_file_is_refused(tmp_path):
         r.close()
     finally:
         proc.terminate()
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0
 
 
 # ---- systemd --------------------------------------------------------------------------------

@@ -415,7 +415,7 @@ def test_shutdown_closes_the_connection_and_exits_0(make_daemon, tmp_path, args)
     assert exchange(c, b"SHUTDOWN ABORT\r\n") == [("error", b"ERR No shutdown in progress.")]
     c.send(b"SHUTDOWN" + args + b"\r\n")
     assert c.read_all() == b""
-    assert d.proc.wait(5) == 0
+    assert d.proc.wait(60) == 0
     assert not pidfile.exists()
 
 
@@ -511,7 +511,7 @@ def test_an_address_that_cannot_be_bound_refuses_to_start(make_daemon):
     # (A default user without @exec: sakerd refuses an open one off loopback.)
     d = make_daemon("bind 127.0.0.1 192.0.2.1\nuser default on nopass ~* &* +@all -@exec\n",
                     wait=False)
-    assert d.proc.wait(10) == 1
+    assert d.proc.wait(60) == 1
     assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.output()
 
 
