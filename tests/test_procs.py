@@ -173,7 +173,7 @@ def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
 
     def run_exec():
         t0 = time.monotonic()
-        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 1000})')[0]
+        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 3000})')[0]
         result["elapsed"] = time.monotonic() - t0
 
     th = threading.Thread(target=run_exec)
@@ -185,10 +185,12 @@ def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
         latencies.append(time.monotonic() - t0)
     th.join()
     kill_quietly(result["pid"])
-    assert result["elapsed"] >= 1.0
-    # Other clients were answered all along, not after the wait.
+    assert result["elapsed"] >= 3.0
+    # Other clients were answered all along, not after the wait: no PING
+    # waited for half of it (a loaded machine stalls one for a fraction of
+    # a second, not for 1.5 s), and they kept coming.
     assert len(latencies) > 100, len(latencies)
-    assert max(latencies) < 0.25, max(latencies)
+    assert max(latencies) < 1.5, max(latencies)
 
 
 def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
@@ -204,23 +206,29 @@ def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
     result = {}
 
     def run_exec():
-        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 3000})')[0]
+        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 30000})')[0]
         result["done"] = time.monotonic()
 
     th = threading.Thread(target=run_exec)
     th.start()
     try:
         # exec is waiting once PUBLISH is answered while EVAL still runs.
+        # (wait_ms is long so that a loaded machine still finds it waiting;
+        # the sleep is killed below, which ends the wait.)
         wait_for(lambda: any(c.get("cmd") == "eval" for c in publisher.client_list()),
-                 5, "the EVAL to be waiting in exec")
+                 20, "the EVAL to be waiting in exec")
         assert publisher.publish("during", "m1") == 1
-        msg = sub.get_message(timeout=2)
+        msg = sub.get_message(timeout=20)
         got = time.monotonic()
         assert msg is not None and msg["data"] == b"m1", msg
         assert th.is_alive(), "the message came only after exec returned"
     finally:
+        for pid in children_of(d.pid):
+            if (proc_stat(pid) or "?????")[4] == "sleep":
+                kill_quietly(pid)
         th.join()
-        kill_quietly(result["pid"])
+        if result.get("pid"):       # None: exec reported the killed sleep's exit
+            kill_quietly(result["pid"])
         sub.close()
     assert got < result["done"]
 
