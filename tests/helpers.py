@@ -140,8 +140,12 @@ def listener_pid_matches(pid, port):
     return False
 
 
-def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
-    """Poll predicate() until it is true; fail naming `what` after timeout s."""
+def wait_for(predicate, timeout=30.0, what="condition", interval=0.02):
+    """Poll predicate() until it is true; fail naming `what` after timeout s.
+
+    The timeout is a ceiling, not a delay: the default is sized for a loaded
+    2-core CI machine running the suite with -n 3, where work that takes
+    0.1 s alone can take many seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -87,7 +87,7 @@ class Events:
         if ev["type"] == "process_state":
             self.events.append(ev)
 
-    def wait_for(self, name, to_state, timeout=15.0):
+    def wait_for(self, name, to_state, timeout=30.0):
         """The next event of `name` entering `to_state`, after those already waited for."""
         def found():
             self.poll()
