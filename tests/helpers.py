@@ -156,6 +156,13 @@ def wait_for(predicate, timeout=30.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def log_line_time(line):
+    """The wall-clock time (time.time()) of a sakerd log line's [timestamp]."""
+    import datetime
+    stamp = line[1:line.index("]")]
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
 def start_redis_server(*args, dir=None):
     """Start Debian's redis-server on a free loopback port: (proc, port).
 

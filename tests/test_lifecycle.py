@@ -19,7 +19,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from helpers import sakerd_env, OPEN_DEFAULT_USER, ROOT, free_port, require_tool, wait_for
+from helpers import (sakerd_env, OPEN_DEFAULT_USER, ROOT, free_port, log_line_time, require_tool,
+                     wait_for)
 
 
 
@@ -196,18 +197,12 @@ def test_sigterm_exits_0_within_a_second_despite_a_write_blocked_client(make_dae
     blocked.close()
 
 
-def _log_time(line):
-    import datetime
-    stamp = line[1:line.index("]")]
-    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
-
-
 def shutdown_seconds(log):
     """Seconds from 'Received SIG... scheduling shutdown' to 'ready to exit' in a log."""
     lines = log.splitlines()
     got = [l for l in lines if "scheduling shutdown..." in l][-1]
     done = [l for l in lines if "is now ready to exit, bye bye..." in l][-1]
-    return _log_time(done) - _log_time(got)
+    return log_line_time(done) - log_line_time(got)
 
 
 def test_sigint_exits_0_too(make_daemon):
