@@ -391,7 +391,7 @@ class RawConn:
         self.send(encode_command(*args))
         return self.read_wire()
 
-    def read_all(self, timeout=5):
+    def read_all(self, timeout=30):
         """Everything until the server closes the connection."""
         self.sock.settimeout(timeout)
         out = self.buf
@@ -406,7 +406,7 @@ class RawConn:
             out += data
         return out
 
-    def is_closed(self, timeout=5):
+    def is_closed(self, timeout=30):
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv(1) == b""
