@@ -156,6 +156,24 @@ def wait_for(predicate, timeout=30.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+SCRIPT_BUSY = (b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+               b"SHUTDOWN NOSAVE.")
+
+
+def wait_busy(daemon, timeout=30.0):
+    """A new connection whose PING got -BUSY (a script is past lua-time-limit),
+    polled until one does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c = daemon.raw()
+        c.send(b"PING\r\n")
+        if c.read_line() == SCRIPT_BUSY:
+            return c
+        c.close()
+        time.sleep(0.02)
+    raise AssertionError("the server never became BUSY")
+
+
 def log_line_time(line):
     """The wall-clock time (time.time()) of a sakerd log line's [timestamp]."""
     import datetime

@@ -5,26 +5,14 @@ import time
 
 import pytest
 
+from helpers import wait_busy
+
 BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
 
 
 def eval_cmd(script):
     s = script.encode()
     return b"*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(s), s)
-
-
-def wait_busy(daemon, timeout=10.0):
-    """A second connection's PING answers -BUSY (polled until it does)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        c = daemon.raw()
-        c.send(b"PING\r\n")
-        line = c.read_line() + b"\r\n"
-        if line == BUSY:
-            return c
-        c.close()
-        time.sleep(0.02)
-    raise AssertionError("the server never became BUSY")
 
 
 @pytest.mark.parametrize("script", [
