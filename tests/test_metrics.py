@@ -125,7 +125,8 @@ def test_a_real_prometheus_scrapes_sakerd(make_daemon, tmp_path):
             except OSError:
                 return None
             return result or None
-        result = wait_for(answered, 30, "prometheus to scrape sakerd", interval=0.5)
+        # A ceiling: prometheus starts its TSDB, then scrapes once a second.
+        result = wait_for(answered, 90, "prometheus to scrape sakerd", interval=0.5)
         assert len(result) == 1
         assert result[0]["metric"] == {"__name__": "sakerd_process_state", "name": "web",
                                        "state": "running", "instance": "127.0.0.1:%d" % d.metrics_port,
@@ -133,7 +134,7 @@ def test_a_real_prometheus_scrapes_sakerd(make_daemon, tmp_path):
         assert result[0]["value"][1] == "1"
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(60)
         log.close()
 
 
