@@ -71,7 +71,7 @@ def results(r, jid):
     return out
 
 
-def wait_results(r, jid, hosts, timeout=15):
+def wait_results(r, jid, hosts, timeout=30):
     def done():
         got = results(r, jid)
         return got if all(h in got and got[h][-1][0] in FINAL for h in hosts) else None
@@ -93,7 +93,7 @@ def link_state(d):
         return None
 
 
-def wait_linked(d, timeout=15):
+def wait_linked(d, timeout=30):
     wait_for(lambda: info_fleet(d).get("fleet_link") == "up", timeout, "the fleet link")
 
 
@@ -124,7 +124,7 @@ def fleet5(tmp_path_factory, signer):
     agents = start_agents(base, port, HOSTS, keys=keys)
     r = redis.Redis(port=port)
     try:
-        wait_for(lambda: r.zcard(SEEN) == 5, 20, "five agents seen")
+        wait_for(lambda: r.zcard(SEEN) == 5, 30, "five agents seen")
         yield r, agents
     finally:
         for a in agents.values():
@@ -360,7 +360,7 @@ def test_central_restart_jobs_before_and_after_complete_once(make_daemon, centra
     wait_results(r, "before", ["a1", "a2"])
     central.kill()
     for a in agents:
-        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 30, "the link to drop")
     # While the central Redis is away, events wait in the spool.
     agents[0].client().config_set("slowlog-max-len", "65")
     assert info_fleet(agents[0])["fleet_spool_bytes"] > 0
@@ -388,7 +388,7 @@ def spinning_agent(make_daemon, tmp_path, signer, port, name, jid):
     wait_linked(a)
     r = redis.Redis(port=port)
     add_job(r, jid, name, ["eval", "while true do end", "0"], key=signer)
-    wait_for(lambda: results(r, jid) == {name: [("ack", None)]}, 15, "the ack")
+    wait_for(lambda: results(r, jid) == {name: [("ack", None)]}, 30, "the ack")
     return a, conf
 
 
@@ -399,7 +399,7 @@ def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon
     central.kill()
     # The job ends (killed from the console) while the central Redis is away.
     assert a.raw().call("SCRIPT", "KILL") == b"+OK\r\n"    # answered once BUSY
-    wait_for(lambda: link_state(a) == "down", 15, "the script to end, the link to drop")
+    wait_for(lambda: link_state(a) == "down", 30, "the script to end, the link to drop")
     assert info_fleet(a)["fleet_spool_bytes"] > 0
     a.stop()
     spool = os.path.join(a.dir, "fleet", "spool")
@@ -419,7 +419,7 @@ def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemo
     wait_linked(a)
     r = redis.Redis(port=central.port)
     central.kill()
-    wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+    wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 30, "the link to drop")
     c = a.client()
     for n in range(100, 140):
         c.config_set("slowlog-max-len", str(n))
