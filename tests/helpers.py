@@ -201,7 +201,7 @@ def start_redis_server(*args, dir=None):
             return False
         # What answered must be this redis-server, not another holder of the port.
         return listener_pid_matches(proc.pid, port)
-    wait_for(up, 10, "redis-server to start")
+    wait_for(up, 60, "redis-server to start")
     return proc, port
 
 

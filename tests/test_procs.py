@@ -216,7 +216,7 @@ def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
         # (wait_ms is long so that a loaded machine still finds it waiting;
         # the sleep is killed below, which ends the wait.)
         wait_for(lambda: any(c.get("cmd") == "eval" for c in publisher.client_list()),
-                 20, "the EVAL to be waiting in exec")
+                 30, "the EVAL to be waiting in exec")
         assert publisher.publish("during", "m1") == 1
         msg = sub.get_message(timeout=20)
         got = time.monotonic()

@@ -53,7 +53,7 @@ class Subscriber:
                                                     exception_handler=self._on_error)
         else:
             self.pubsub.subscribe("ch")
-        wait_for(lambda: self.poll() or self.pubsub.subscribed, 10, "subscription")
+        wait_for(lambda: self.poll() or self.pubsub.subscribed, 30, "subscription")
 
     def _handle(self, message):
         self.received.append(message["data"])
@@ -201,7 +201,7 @@ def test_pubsub_get_message_without_retry_surfaces_the_disconnect(make_daemon):
         with pytest.raises(redis.ConnectionError):
             sub.pubsub.get_message(timeout=1)
         # Calling again reconnects and re-subscribes.
-        assert wait_for(lambda: delivered(admin, sub, "after"), 10, "re-subscription")
+        assert wait_for(lambda: delivered(admin, sub, "after"), 30, "re-subscription")
     finally:
         sub.close()
         r.close()

@@ -251,7 +251,7 @@ def start_with_nofile(tmp_path, limit):
                 return s.recv(10) == b"+PONG\r\n"
         except OSError:
             return False
-    wait_for(ready, 15, "sakerd under ulimit -n %d" % limit)
+    wait_for(ready, 60, "sakerd under ulimit -n %d" % limit)
     return proc, port
 
 
@@ -264,13 +264,13 @@ def test_low_fd_limit_lowers_maxclients_and_never_runs_out(tmp_path):
         log = (tmp_path / "sakerd.log").read_text()
         assert "maxclients has been reduced to 68 to compensate for low ulimit" in log
         held = [UnitConn(port) for _ in range(68)]
-        wait_for(lambda: other_clients_via(held[0]) == 67, 10, "68 clients")
+        wait_for(lambda: other_clients_via(held[0]) == 67, 30, "68 clients")
         extra = [UnitConn(port) for _ in range(50)]
         for c in extra:
             assert c.read_until_closed() == b"-ERR max number of clients reached\r\n"
             c.close()
         held.pop().close()
-        wait_for(lambda: other_clients_via(held[0]) == 66, 10, "a freed slot")
+        wait_for(lambda: other_clients_via(held[0]) == 66, 30, "a freed slot")
         late = UnitConn(port)
         late.send(b"PING\r\n")
         assert late.read_unit() == b"+PONG\r\n"
