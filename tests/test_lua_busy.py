@@ -1,7 +1,6 @@
 """Runaway scripts: BUSY mode, SCRIPT KILL, SHUTDOWN NOSAVE, pcall cannot catch the kill."""
 
 import hashlib
-import time
 
 import pytest
 
