@@ -323,16 +323,16 @@ def test_redis_py_subscriber_resubscribes_after_client_kill(make_daemon):
     r = user_client(d.port, True)
     p = r.pubsub()
     p.subscribe("news")
-    assert p.get_message(timeout=5)["type"] == "subscribe"
+    assert p.get_message(timeout=30)["type"] == "subscribe"
     admin = d.client(protocol=2)
     killed = admin.client_kill_filter(_type="pubsub")
     assert killed == 1
     # The next read notices the closed connection, reconnects, re-subscribes.
-    msg = p.get_message(timeout=5)
+    msg = p.get_message(timeout=30)
     while msg is None or msg["type"] != "subscribe":
-        msg = p.get_message(timeout=5)
+        msg = p.get_message(timeout=30)
     assert admin.publish("news", "hello") == 1
-    msg = p.get_message(timeout=5)
+    msg = p.get_message(timeout=30)
     assert msg["type"] == "message" and msg["data"] == b"hello"
     p.close()
 

@@ -86,9 +86,9 @@ def test_saker_functions_work(daemon):
     r = daemon.client(protocol=2)
     p = r.pubsub()
     p.subscribe("ch")
-    assert p.get_message(timeout=5)["type"] == "subscribe"
+    assert p.get_message(timeout=30)["type"] == "subscribe"
     assert r.eval("return saker.publish('ch', 'hi')", 0) == 1
-    assert p.get_message(timeout=5)["data"] == b"hi"
+    assert p.get_message(timeout=30)["data"] == b"hi"
     assert r.eval("return saker.hostname()", 0) == socket.gethostname().encode()
     assert abs(r.eval("return saker.time()", 0) - time.time()) < 5
     r.eval("saker.log('warning', 'from', 'lua', 42)", 0)

@@ -100,7 +100,7 @@ def test_numbered_lines_reach_files_across_rotations_channel_stream_and_tail(
 
     got = []
     while len(got) < 2 * n:
-        m = ps.get_message(timeout=10)
+        m = ps.get_message(timeout=30)
         assert m is not None, "channel stopped after %d messages" % len(got)
         if m["type"] == "message":
             got.append(m["data"])

@@ -202,7 +202,7 @@ def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
     publisher = d.client(protocol=2)
     sub = d.client(protocol=2).pubsub()
     sub.subscribe("during")
-    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    assert sub.get_message(timeout=30)["type"] == "subscribe"
     result = {}
 
     def run_exec():
