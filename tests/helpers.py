@@ -304,7 +304,7 @@ class Daemon:
         self._clients.append(r)
         return r
 
-    def raw(self, timeout=10):
+    def raw(self, timeout=30):
         s = RawConn(("127.0.0.1", self.port), timeout)
         self._clients.append(s)
         return s
@@ -343,7 +343,7 @@ def encode_command(*args):
 class RawConn:
     """A plain socket speaking bytes, with a strict RESP reader."""
 
-    def __init__(self, addr, timeout=10):
+    def __init__(self, addr, timeout=30):
         self.sock = socket.create_connection(addr, timeout=timeout)
         self.buf = b""
 
