@@ -80,10 +80,8 @@ def _port_slice():
 _port_cursor = [None]
 
 
-def _bindable(port, reuse=False):
+def _bindable(port):
     with socket.socket() as s:
-        if reuse:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -111,33 +109,11 @@ def free_port(bus=False):
 
 
 def listener_pid_matches(pid, port):
-    """False if a socket listening on `port` exists and process `pid` holds
-    none of them: the port is someone else's (True when it cannot tell)."""
-    hexport = ":%04X" % port
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[1].endswith(hexport) and fields[3] == "0A":   # LISTEN
-                        inodes.add("socket:[%s]" % fields[9])
-        except OSError:
-            return True
-    if not inodes:
-        return True
-    try:
-        fds = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return True
-    for fd in fds:
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes:
-                return True
-        except OSError:
-            pass
-    return False
+    """False if a process other than `pid` listens on `port` (True when none
+    does, or it cannot tell): the answer on the port is someone else's."""
+    from sakerd.anet import port_holder
+    holder = port_holder(port)
+    return holder is None or holder[0] == pid
 
 
 def wait_for(predicate, timeout=30.0, what="condition", interval=0.02):
