@@ -1,7 +1,8 @@
 """Test support: start the real daemon on a free port, talk to it raw.
 
 Every daemon a test starts is stopped by its pid at teardown (SIGTERM, then
-SIGKILL if it does not exit within 5 s).
+SIGKILL if it does not exit within 30 s: a loaded machine's ceiling; tests
+assert d.stop() == 0).
 
 The daemon runs the sakerd that the tests themselves import: the source tree
 when pytest runs from it (`python3 -m pytest` puts the current directory
@@ -46,14 +47,81 @@ def sakerd_env(**extra):
     return env
 
 
-def free_port():
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports the tests hand out: below the kernel's ephemeral range, so neither a
+# bind(("", 0)) nor an outgoing connection of any process takes one between
+# free_port() and the daemon's bind, and low enough that port + 10000 (a
+# Redis Cluster bus port) is outside both this range and the ephemeral one.
+# Each pytest-xdist worker owns a slice, and walks it in order from a random
+# start: no two workers, and no two calls in one worker, hand out the same
+# port while its first daemon may still be starting. (The kernel's choice
+# for bind(0) is random, and does repeat: two agents of one fleet test once
+# got the same port, and the second's PONG came from the first.)
+_PORT_TOP = min(22000, _ephemeral_low() - 10000)
+_PORT_BOTTOM = 12000
+
+
+def _port_slice():
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (_PORT_TOP - _PORT_BOTTOM) // max(1, count)
+    low = _PORT_BOTTOM + (index % max(1, count)) * size
+    return low, size
+
+
+_port_cursor = [None]
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
-def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
-    """Poll predicate() until it is true; fail naming `what` after timeout s."""
+def free_port(bus=False):
+    """A loopback port nothing is bound to, not handed out before by this
+    process (see _PORT_TOP). bus: port + 10000 is free too (Redis Cluster)."""
+    if _PORT_TOP - _PORT_BOTTOM < 100:      # an odd ephemeral range: the kernel's choice
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    low, size = _port_slice()
+    if _port_cursor[0] is None:
+        import random
+        _port_cursor[0] = random.randrange(size)
+    for _ in range(size):
+        port = low + _port_cursor[0] % size
+        _port_cursor[0] += 1
+        if _bindable(port) and (not bus or _bindable(port + 10000)):
+            return port
+    raise AssertionError("no free port in %d..%d" % (low, low + size - 1))
+
+
+def listener_pid_matches(pid, port):
+    """False if a process other than `pid` listens on `port` (True when none
+    does, or it cannot tell): the answer on the port is someone else's."""
+    from sakerd.anet import port_holder
+    holder = port_holder(port)
+    return holder is None or holder[0] == pid
+
+
+def wait_for(predicate, timeout=30.0, what="condition", interval=0.02):
+    """Poll predicate() until it is true; fail naming `what` after timeout s.
+
+    The timeout is a ceiling, not a delay: the default is sized for a loaded
+    2-core CI machine running the suite with -n 3, where work that takes
+    0.1 s alone can take many seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -62,6 +130,31 @@ def wait_for(predicate, timeout=10.0, what="condition", interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+SCRIPT_BUSY = (b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+               b"SHUTDOWN NOSAVE.")
+
+
+def wait_busy(daemon, timeout=30.0):
+    """A new connection whose PING got -BUSY (a script is past lua-time-limit),
+    polled until one does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c = daemon.raw()
+        c.send(b"PING\r\n")
+        if c.read_line() == SCRIPT_BUSY:
+            return c
+        c.close()
+        time.sleep(0.02)
+    raise AssertionError("the server never became BUSY")
+
+
+def log_line_time(line):
+    """The wall-clock time (time.time()) of a sakerd log line's [timestamp]."""
+    import datetime
+    stamp = line[1:line.index("]")]
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
 def start_redis_server(*args, dir=None):
@@ -77,13 +170,14 @@ def start_redis_server(*args, dir=None):
     proc = subprocess.Popen(cmd + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def up():
+        assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
         except OSError:
-            assert proc.poll() is None, "redis-server exited with %s" % proc.returncode
             return False
-    wait_for(up, 10, "redis-server to start")
+        # What answered must be this redis-server, not another holder of the port.
+        return listener_pid_matches(proc.pid, port)
+    wait_for(up, 60, "redis-server to start")
     return proc, port
 
 
@@ -151,8 +245,11 @@ class Daemon:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-BUSY")):
-                        return
+                    answered = s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-BUSY"))
+                # Only this daemon's answer counts: another process that holds
+                # the port would hide that this one failed to bind it.
+                if answered and listener_pid_matches(self.pid, self.port):
+                    return
             except OSError:
                 pass
             time.sleep(0.02)
@@ -183,12 +280,12 @@ class Daemon:
         self._clients.append(r)
         return r
 
-    def raw(self, timeout=10):
+    def raw(self, timeout=30):
         s = RawConn(("127.0.0.1", self.port), timeout)
         self._clients.append(s)
         return s
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=30.0):
         for c in self._clients:
             try:
                 c.close()
@@ -222,7 +319,7 @@ def encode_command(*args):
 class RawConn:
     """A plain socket speaking bytes, with a strict RESP reader."""
 
-    def __init__(self, addr, timeout=10):
+    def __init__(self, addr, timeout=30):
         self.sock = socket.create_connection(addr, timeout=timeout)
         self.buf = b""
 
@@ -288,7 +385,7 @@ class RawConn:
         self.send(encode_command(*args))
         return self.read_wire()
 
-    def read_all(self, timeout=5):
+    def read_all(self, timeout=30):
         """Everything until the server closes the connection."""
         self.sock.settimeout(timeout)
         out = self.buf
@@ -303,7 +400,7 @@ class RawConn:
             out += data
         return out
 
-    def is_closed(self, timeout=5):
+    def is_closed(self, timeout=30):
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv(1) == b""

@@ -84,7 +84,7 @@ def shipped(tmp_path):
                 return s.recv(16) == b"+PONG\r\n" and os.path.exists("/run/sakerd/sakerd.sock")
         except OSError:
             return False
-    wait_for(ready, 20, "sakerd on the shipped config")
+    wait_for(ready, 60, "sakerd on the shipped config")
     yield port
     proc.terminate()
     proc.wait(10)
@@ -638,7 +638,7 @@ def test_failed_auth_is_throttled_per_address_and_logged_once_per_burst(make_dae
     assert c.call("AUTH", "right") == wrong
     info = d.client(password="right", retry_on_error=[])
     wait_for(lambda: RawConn(("127.0.0.1", d.port)).call("AUTH", "right") == b"+OK\r\n",
-             15, "the lock to expire")
+             30, "the lock to expire")
     stats = info.info("stats")
     assert stats["auth_failures_throttled"] >= 190
     assert stats["acl_access_denied_auth"] >= 200

@@ -69,7 +69,7 @@ def run(port, text, protocol):
             if kind in ":>+":
                 c.send(_encode(args))
             if kind == ">":
-                wait_for(lambda: blocked(name), 10, "%s to block in %s" % (name, rest))
+                wait_for(lambda: blocked(name), 30, "%s to block in %s" % (name, rest))
             if kind in ":<":
                 out.append((line, c.read_wire()))
     finally:
@@ -393,7 +393,7 @@ def _in_thread(fn):
 
 
 def _wait_blocked(r, n):
-    wait_for(lambda: r.info("clients")["blocked_clients"] >= n, 10, "%d blocked clients" % n)
+    wait_for(lambda: r.info("clients")["blocked_clients"] >= n, 30, "%d blocked clients" % n)
 
 
 def test_redis_py_xread_block_and_bzpopmin_from_threads(sakerd):

@@ -20,7 +20,7 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from helpers import sakerd_env, Daemon, require_tool, start_redis_server, wait_for
+from helpers import sakerd_env, Daemon, free_port, require_tool, start_redis_server, wait_for
 
 JOBS = "fleet:{ctl}:jobs"
 SEEN = "fleet:{ctl}:seen"
@@ -71,7 +71,7 @@ def results(r, jid):
     return out
 
 
-def wait_results(r, jid, hosts, timeout=15):
+def wait_results(r, jid, hosts, timeout=30):
     def done():
         got = results(r, jid)
         return got if all(h in got and got[h][-1][0] in FINAL for h in hosts) else None
@@ -93,7 +93,7 @@ def link_state(d):
         return None
 
 
-def wait_linked(d, timeout=15):
+def wait_linked(d, timeout=30):
     wait_for(lambda: info_fleet(d).get("fleet_link") == "up", timeout, "the fleet link")
 
 
@@ -124,7 +124,7 @@ def fleet5(tmp_path_factory, signer):
     agents = start_agents(base, port, HOSTS, keys=keys)
     r = redis.Redis(port=port)
     try:
-        wait_for(lambda: r.zcard(SEEN) == 5, 20, "five agents seen")
+        wait_for(lambda: r.zcard(SEEN) == 5, 30, "five agents seen")
         yield r, agents
     finally:
         for a in agents.values():
@@ -261,7 +261,7 @@ def test_events_and_warnings_are_mirrored(fleet5):
         logs = [f[b"line"].decode() for _, f in r.xrange("fleet:{h:db-2}:log")]
         return (ev, logs) if any(e["type"] == "config_changed" for e in ev) and \
             any("disk almost full" in line for line in logs) else None
-    ev, logs = wait_for(mirrored, 10, "the event and the warning on the central Redis")
+    ev, logs = wait_for(mirrored, 30, "the event and the warning on the central Redis")
     changed = [e for e in ev if e["type"] == "config_changed"][-1]
     assert (changed["name"], changed["old"], changed["new"]) == ("slowlog-max-len", "128", "64")
     everyone = [f for _, f in r.xrange("fleet:{ev}:all") if f[b"type"] == b"config_changed"]
@@ -340,7 +340,7 @@ class Central:
                 return redis.Redis(port=self.port).ping()
             except redis.exceptions.RedisError:
                 return False
-        wait_for(up, 10, "redis-server to restart")
+        wait_for(up, 60, "redis-server to restart")
 
 
 @pytest.fixture
@@ -360,7 +360,7 @@ def test_central_restart_jobs_before_and_after_complete_once(make_daemon, centra
     wait_results(r, "before", ["a1", "a2"])
     central.kill()
     for a in agents:
-        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+        wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 30, "the link to drop")
     # While the central Redis is away, events wait in the spool.
     agents[0].client().config_set("slowlog-max-len", "65")
     assert info_fleet(agents[0])["fleet_spool_bytes"] > 0
@@ -388,7 +388,7 @@ def spinning_agent(make_daemon, tmp_path, signer, port, name, jid):
     wait_linked(a)
     r = redis.Redis(port=port)
     add_job(r, jid, name, ["eval", "while true do end", "0"], key=signer)
-    wait_for(lambda: results(r, jid) == {name: [("ack", None)]}, 15, "the ack")
+    wait_for(lambda: results(r, jid) == {name: [("ack", None)]}, 30, "the ack")
     return a, conf
 
 
@@ -399,7 +399,7 @@ def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon
     central.kill()
     # The job ends (killed from the console) while the central Redis is away.
     assert a.raw().call("SCRIPT", "KILL") == b"+OK\r\n"    # answered once BUSY
-    wait_for(lambda: link_state(a) == "down", 15, "the script to end, the link to drop")
+    wait_for(lambda: link_state(a) == "down", 30, "the script to end, the link to drop")
     assert info_fleet(a)["fleet_spool_bytes"] > 0
     a.stop()
     spool = os.path.join(a.dir, "fleet", "spool")
@@ -410,7 +410,7 @@ def test_result_made_while_central_is_down_survives_an_agent_restart(make_daemon
     got = wait_results(r, "long", ["sp"])
     assert [st for st, _ in got["sp"]] == ["ack", "err"]
     assert "Script killed by user with SCRIPT KILL" in got["sp"][1][1]
-    wait_for(lambda: not os.path.exists(spool), 10, "the spool file to be sent")
+    wait_for(lambda: not os.path.exists(spool), 30, "the spool file to be sent")
 
 
 def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemon, central):
@@ -419,7 +419,7 @@ def test_events_beyond_the_spool_are_dropped_oldest_first_and_counted(make_daemo
     wait_linked(a)
     r = redis.Redis(port=central.port)
     central.kill()
-    wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 15, "the link to drop")
+    wait_for(lambda: info_fleet(a)["fleet_link"] == "down", 30, "the link to drop")
     c = a.client()
     for n in range(100, 140):
         c.config_set("slowlog-max-len", str(n))
@@ -487,7 +487,7 @@ def test_per_host_acl_users_on_the_central_redis(make_daemon, central):
     add_job(admin, "acl1", "*", ["ping"])
     assert wait_results(admin, "acl1", ["web01", "web02"]) == {
         h: [("ack", None), ("ok", "PONG")] for h in ("web01", "web02")}
-    wait_for(lambda: admin.exists("fleet:{h:web02}:info"), 10, "web02's info")
+    wait_for(lambda: admin.exists("fleet:{h:web02}:info"), 30, "web02's info")
     web01 = redis.Redis(port=port, username="h:web01", password="tok-web01")
     for denied in (lambda: web01.hgetall("fleet:{h:web02}:info"),
                    lambda: web01.get("fleet:{h:web02}:alive"),
@@ -519,18 +519,7 @@ def test_test_config_reports_fleet_problems(tmp_path):
 
 def cluster_ports(n):
     """n free ports whose cluster bus ports (port + 10000) are free too."""
-    import socket
-    ports = []
-    for port in range(21000 + os.getpid() % 20000, 65535 - 10000):
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        ports.append(port)
-        if len(ports) == n:
-            return ports
+    return [free_port(bus=True) for _ in range(n)]
 
 
 @pytest.fixture
@@ -548,7 +537,7 @@ def cluster(tmp_path):
                  "--save", "", "--appendonly", "no", "--dir", str(d)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in ports:
-            wait_for(lambda: _pings(port), 10, "cluster node %d" % port)
+            wait_for(lambda: _pings(port), 30, "cluster node %d" % port)
         out = subprocess.run([require_tool("redis-cli"), "--cluster", "create"] +
                              ["127.0.0.1:%d" % p for p in ports] +
                              ["--cluster-replicas", "0", "--cluster-yes"],
@@ -589,7 +578,7 @@ def test_fleet_on_a_three_master_redis_cluster(cluster, make_daemon, tmp_path, s
     # The keys live on different masters: the hash tags spread them over slots.
     slots = {r.keyslot(k) for k in (JOBS, "fleet:{h:web-1}:alive", "fleet:{j:c1}:ret")}
     assert len(slots) == 3
-    wait_for(lambda: r.zcard(SEEN) == 3, 10, "three agents seen")
+    wait_for(lambda: r.zcard(SEEN) == 3, 30, "three agents seen")
     add_job(r, "c1", "role=web", ["echo", "hello"])
     add_job(r, "c2", "*", ["proc", "start", "x"])
     add_job(r, "c3", "dc=ams", ["info", "server"], key=signer)

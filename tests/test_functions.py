@@ -306,7 +306,7 @@ def busy_scenario(port, fname, kill_with):
     runner.send(encode_command("FCALL", fname, "1", "k"))
     other = RawConn(("127.0.0.1", port))
     seen = []
-    wait_for(lambda: other.call("PING").startswith(b"-BUSY"), 10, "the server to go BUSY")
+    wait_for(lambda: other.call("PING").startswith(b"-BUSY"), 30, "the server to go BUSY")
     seen.append(other.call("PING"))
     stats = other.call("FUNCTION", "STATS")
     seen.append(stats[:stats.index(b"duration_ms") + len(b"duration_ms\r\n")])
@@ -643,7 +643,7 @@ def test_kill_9_during_function_load_leaves_the_old_or_the_new_file(make_daemon)
         loaders = [threading.Thread(target=load_forever, args=(d.port,)) for _ in range(2)]
         for t in loaders:
             t.start()
-        wait_for(lambda: r.fcall("echo", 0) not in (0, None), 10, "a few loads")
+        wait_for(lambda: r.fcall("echo", 0) not in (0, None), 30, "a few loads")
         d.kill9()
         stop.set()
         for t in loaders:

@@ -15,8 +15,9 @@ import pytest
 from sakerd import commands, procs, scripting, sysinfo, tasks  # noqa: F401  (every saker.* function)
 from sakerd.lua_bridge import SAKER_API
 
+from helpers import wait_busy
+
 VERSIONS = ["5.4", "5.1", "luajit"]
-BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 REDIS_FUNCTIONS = ["call", "pcall", "setresp", "sha1hex", "error_reply", "status_reply", "log",
                    "replicate_commands"]
 
@@ -28,18 +29,6 @@ def eval_cmd(script, *args):
 
 def sha(script):
     return hashlib.sha1(script.encode()).hexdigest()
-
-
-def wait_busy(daemon, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        c = daemon.raw()
-        c.send(b"PING\r\n")
-        if c.read_line() == BUSY:
-            return c
-        c.close()
-        time.sleep(0.02)
-    raise AssertionError("the server never became BUSY")
 
 
 @pytest.fixture(params=VERSIONS)

@@ -27,7 +27,7 @@ class HealthEvents(Events):
             self.poll()
             hits = [e for e in self.health if e["name"] == name and e["to_health"] == to]
             return hits[after] if len(hits) > after else None
-        return wait_for(found, 20, "%s -> %s" % (name, to))
+        return wait_for(found, 30, "%s -> %s" % (name, to))
 
 
 def health_events(d):

@@ -19,7 +19,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from helpers import sakerd_env, OPEN_DEFAULT_USER, ROOT, free_port, require_tool, wait_for
+from helpers import (sakerd_env, OPEN_DEFAULT_USER, ROOT, free_port, log_line_time, require_tool,
+                     wait_for)
 
 
 
@@ -59,7 +60,7 @@ def test_second_instance_on_the_same_port_exits_naming_the_holder(make_daemon, t
     pidfile = tmp_path / "first.pid"
     first = make_daemon("pidfile %s\n" % pidfile)
     second = make_daemon(port=first.port, wait=False)
-    assert second.proc.wait(10) == 1
+    assert second.proc.wait(60) == 1
     out = second.output()
     assert "127.0.0.1:%d" % first.port in out and "Address already in use" in out, out
     assert "pid %d" % first.pid in out, out
@@ -71,7 +72,7 @@ def test_second_instance_with_the_same_pidfile_exits_naming_the_pid(make_daemon,
     pidfile = tmp_path / "shared.pid"
     first = make_daemon("pidfile %s\n" % pidfile)
     second = make_daemon("pidfile %s\n" % pidfile, wait=False)
-    assert second.proc.wait(10) == 1
+    assert second.proc.wait(60) == 1
     out = second.output()
     assert str(pidfile) in out and "pid %d" % first.pid in out, out
     assert first.client(protocol=2).ping()
@@ -184,19 +185,30 @@ def test_sigterm_exits_0_within_a_second_despite_a_write_blocked_client(make_dae
         # Megabytes queued, and the writable handler waiting on a full socket.
         return any(c["events"] == "rw" and int(c["omem"]) > 1 << 20 for c in r.client_list())
     wait_for(write_blocked, what="a write-blocked client")
-    start = time.monotonic()
     os.kill(d.pid, signal.SIGTERM)
-    assert d.proc.wait(5) == 0
-    assert time.monotonic() - start < 1.0
+    # A ceiling, not a delay: a client that never reads would hold it forever.
+    assert d.proc.wait(60) == 0
     assert not pidfile.exists()
     assert "Received SIGTERM scheduling shutdown..." in d.log()
+    # The daemon's own clock (its log), not the test's: from the signal to
+    # "ready to exit" took under a second; the process exit after it (freeing
+    # megabytes of replies) is what a loaded machine stretches.
+    assert shutdown_seconds(d.log()) < 1.0, d.log()
     blocked.close()
+
+
+def shutdown_seconds(log):
+    """Seconds from 'Received SIG... scheduling shutdown' to 'ready to exit' in a log."""
+    lines = log.splitlines()
+    got = [l for l in lines if "scheduling shutdown..." in l][-1]
+    done = [l for l in lines if "is now ready to exit, bye bye..." in l][-1]
+    return log_line_time(done) - log_line_time(got)
 
 
 def test_sigint_exits_0_too(make_daemon):
     d = make_daemon()
     os.kill(d.pid, signal.SIGINT)
-    assert d.proc.wait(5) == 0
+    assert d.proc.wait(60) == 0
     assert "Received SIGINT scheduling shutdown..." in d.log()
 
 
@@ -205,13 +217,18 @@ def test_sighup_reopens_the_log_file_at_once(make_daemon):
     # the signal woke the loop through its wake-up fd.
     d = make_daemon("hz 1\n")
     r = d.client(protocol=2)
-    for i in range(3):
+    reactions = []
+    for i in range(5):
         os.rename(d.logfile, "%s.%d" % (d.logfile, i))
         start = time.monotonic()
         os.kill(d.pid, signal.SIGHUP)
         wait_for(lambda: os.path.exists(d.logfile), what="a new log file")
-        assert time.monotonic() - start < 0.5   # the cron (hz 1) would take up to 1 s
+        reactions.append(time.monotonic() - start)
         assert "Received SIGHUP" in open("%s.%d" % (d.logfile, i)).read()
+    # Reopened at once: a cron-driven reopen (hz 1) would take 0-1 s, so its
+    # median of five stays under 0.3 s only 16% of the time; the median
+    # (not each one) lets a loaded machine stall two of them.
+    assert sorted(reactions)[2] < 0.3, reactions
     r.config_set("loglevel", "verbose")  # logs a NOTICE line
     wait_for(lambda: "CONFIG SET loglevel changed" in d.log(), what="a line in the new file")
     assert r.ping()
@@ -254,7 +271,7 @@ def test_supervised_systemd_notifies_ready_status_and_stopping(make_daemon, tmp_
         ready = sock.recv(4096).decode()
         assert "READY=1" in ready.split("\n") and "STATUS=" in ready
         os.kill(d.pid, signal.SIGTERM)
-        assert d.proc.wait(5) == 0
+        assert d.proc.wait(60) == 0
         # STATUS= updates (clients, programs, tasks) may come before it.
         message = sock.recv(4096).decode()
         while message.startswith("STATUS="):
@@ -306,16 +323,16 @@ def test_redis_py_subscriber_resubscribes_after_client_kill(make_daemon):
     r = user_client(d.port, True)
     p = r.pubsub()
     p.subscribe("news")
-    assert p.get_message(timeout=5)["type"] == "subscribe"
+    assert p.get_message(timeout=30)["type"] == "subscribe"
     admin = d.client(protocol=2)
     killed = admin.client_kill_filter(_type="pubsub")
     assert killed == 1
     # The next read notices the closed connection, reconnects, re-subscribes.
-    msg = p.get_message(timeout=5)
+    msg = p.get_message(timeout=30)
     while msg is None or msg["type"] != "subscribe":
-        msg = p.get_message(timeout=5)
+        msg = p.get_message(timeout=30)
     assert admin.publish("news", "hello") == 1
-    msg = p.get_message(timeout=5)
+    msg = p.get_message(timeout=30)
     assert msg["type"] == "message" and msg["data"] == b"hello"
     p.close()
 
@@ -352,6 +369,7 @@ def test_prometheus_redis_exporter_scrapes_sakerd(make_daemon):
             except OSError:
                 return None
         before = r.info("stats")["total_commands_processed"]
+        up_before = r.info("server")["uptime_in_seconds"]
         m = wait_for(try_scrape, what="the exporter")
         after = r.info("server")
         assert m["redis_up"] == 1
@@ -359,7 +377,9 @@ def test_prometheus_redis_exporter_scrapes_sakerd(make_daemon):
         assert m["redis_connected_clients"] == 2
         assert before < m["redis_commands_processed_total"] <= \
             r.info("stats")["total_commands_processed"]
-        assert 0 <= after["uptime_in_seconds"] - m["redis_uptime_in_seconds"] <= 2
+        # Read by the exporter between our two INFOs (however long a loaded
+        # machine made the scrape take).
+        assert up_before <= m["redis_uptime_in_seconds"] <= after["uptime_in_seconds"]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -396,4 +416,4 @@ def test_low_ulimit_lowers_maxclients_with_a_warning(tmp_path):
         for s in conns:
             s.close()
         proc.terminate()
-        assert proc.wait(5) == 0
+        assert proc.wait(60) == 0

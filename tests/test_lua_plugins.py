@@ -129,8 +129,8 @@ end, {name = "crash"})
     r = daemon.client(protocol=2)
     p = r.pubsub()
     p.subscribe("events")
-    assert p.get_message(timeout=5)["type"] == "subscribe"
-    msg = p.get_message(timeout=5)
+    assert p.get_message(timeout=30)["type"] == "subscribe"
+    msg = p.get_message(timeout=30)
     event = json.loads(msg["data"])
     assert event["type"] == "task_error" and event["task"] == "crash" and event["plugin"] == "bad"
     assert event["error"] == "ERR bad.lua:4: attempt to index a nil value (local 't')"

@@ -185,5 +185,5 @@ def test_directive_in_the_config_file(make_daemon):
     assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "xK"}
     bad = Daemon(d.dir + "/..", 'notify-keyspace-events "KQ"\n', wait=False,
                  config_name="bad.conf", port=d.port + 1 if d.port < 65000 else d.port - 1)
-    assert bad.proc.wait(15) == 1
+    assert bad.proc.wait(60) == 1
     assert "Invalid event class character" in bad.output()

@@ -100,7 +100,7 @@ def test_numbered_lines_reach_files_across_rotations_channel_stream_and_tail(
 
     got = []
     while len(got) < 2 * n:
-        m = ps.get_message(timeout=10)
+        m = ps.get_message(timeout=30)
         assert m is not None, "channel stopped after %d messages" % len(got)
         if m["type"] == "message":
             got.append(m["data"])
@@ -270,7 +270,7 @@ def test_sigterm_and_shutdown_stop_programs_after_draining_their_last_output(mak
         else:
             cli = require_tool("redis-cli")
             subprocess.run([cli, "-p", str(d.port), "SHUTDOWN"], capture_output=True)
-            assert d.proc.wait(10) == 0
+            assert d.proc.wait(60) == 0
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
         # Its goodbye, written as it stopped, reached the file before sakerd exited.
         # (sh also reports on stderr, the same file, that its sleep was "Terminated".)

@@ -87,7 +87,7 @@ class Events:
         if ev["type"] == "process_state":
             self.events.append(ev)
 
-    def wait_for(self, name, to_state, timeout=15.0):
+    def wait_for(self, name, to_state, timeout=30.0):
         """The next event of `name` entering `to_state`, after those already waited for."""
         def found():
             self.poll()
@@ -173,7 +173,7 @@ def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
 
     def run_exec():
         t0 = time.monotonic()
-        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 1000})')[0]
+        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 3000})')[0]
         result["elapsed"] = time.monotonic() - t0
 
     th = threading.Thread(target=run_exec)
@@ -185,10 +185,12 @@ def test_exec_keeps_serving_other_clients_during_wait_ms(make_daemon):
         latencies.append(time.monotonic() - t0)
     th.join()
     kill_quietly(result["pid"])
-    assert result["elapsed"] >= 1.0
-    # Other clients were answered all along, not after the wait.
+    assert result["elapsed"] >= 3.0
+    # Other clients were answered all along, not after the wait: no PING
+    # waited for half of it (a loaded machine stalls one for a fraction of
+    # a second, not for 1.5 s), and they kept coming.
     assert len(latencies) > 100, len(latencies)
-    assert max(latencies) < 0.25, max(latencies)
+    assert max(latencies) < 1.5, max(latencies)
 
 
 def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
@@ -200,27 +202,33 @@ def test_messages_published_during_exec_wait_arrive_during_it(make_daemon):
     publisher = d.client(protocol=2)
     sub = d.client(protocol=2).pubsub()
     sub.subscribe("during")
-    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    assert sub.get_message(timeout=30)["type"] == "subscribe"
     result = {}
 
     def run_exec():
-        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 3000})')[0]
+        result["pid"] = pair(r, 'saker.exec("exec sleep 30", {wait_ms = 30000})')[0]
         result["done"] = time.monotonic()
 
     th = threading.Thread(target=run_exec)
     th.start()
     try:
         # exec is waiting once PUBLISH is answered while EVAL still runs.
+        # (wait_ms is long so that a loaded machine still finds it waiting;
+        # the sleep is killed below, which ends the wait.)
         wait_for(lambda: any(c.get("cmd") == "eval" for c in publisher.client_list()),
-                 5, "the EVAL to be waiting in exec")
+                 30, "the EVAL to be waiting in exec")
         assert publisher.publish("during", "m1") == 1
-        msg = sub.get_message(timeout=2)
+        msg = sub.get_message(timeout=20)
         got = time.monotonic()
         assert msg is not None and msg["data"] == b"m1", msg
         assert th.is_alive(), "the message came only after exec returned"
     finally:
+        for pid in children_of(d.pid):
+            if (proc_stat(pid) or "?????")[4] == "sleep":
+                kill_quietly(pid)
         th.join()
-        kill_quietly(result["pid"])
+        if result.get("pid"):       # None: exec reported the killed sleep's exit
+            kill_quietly(result["pid"])
         sub.close()
     assert got < result["done"]
 
@@ -283,7 +291,12 @@ def test_stop_kills_a_term_ignoring_group_after_timeout_and_it_stays_stopped(mak
     assert r.execute_command("PROC", "STOP", "stubborn") == "OK"
     stopped = ev.wait_for("stubborn", "stopped")
     elapsed = time.monotonic() - t0
-    assert 0.6 <= elapsed < 3.0, elapsed
+    # Killed after its own stop_timeout_ms (700), not the default 5000: the
+    # log says which, and the lower bound that it waited; the upper bound is
+    # only a ceiling, as a loaded machine delays the event.
+    assert "Process stubborn (pid %d) did not stop within 700 ms: sending SIGKILL" % leader \
+        in d.log()
+    assert 0.6 <= elapsed < 30, elapsed
     assert stopped["signal"] == "SIGKILL"
     assert ev.transitions("stubborn")[-2:] == [("running", "stopping"), ("stopping", "stopped")]
     # Its children died with it.
@@ -366,7 +379,7 @@ def test_sigterm_stops_supervised_processes_but_not_execed_ones(make_daemon):
     plain = pair(r, 'saker.exec("exec sleep 300", {wait_ms = 10})')[0]
     try:
         os.kill(d.pid, signal.SIGTERM)
-        assert d.proc.wait(10) == 0
+        assert d.proc.wait(60) == 0
         assert proc_stat(supervised) is None or proc_stat(supervised)[0] == "Z"
         assert proc_stat(plain)[0] != "Z" and proc_stat(plain)[4] == "sleep"
         assert "Stopping 1 supervised process" in d.log()

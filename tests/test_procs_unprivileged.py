@@ -116,7 +116,7 @@ def test_a_thousand_execs_leave_no_zombie_and_report_every_status(nobody_daemon)
     def settled():
         kids = children_of(d.pid)
         return not kids and r.info("processes")
-    info = wait_for(settled, 15, "every child of sakerd to be reaped")
+    info = wait_for(settled, 30, "every child of sakerd to be reaped")
     # 1,000 started programs and the 250 daemons they left behind: those were
     # reparented to sakerd (a child subreaper) when their parent exited.
     assert (info["zombies"], info["children_reaped"]) == (0, 1250)

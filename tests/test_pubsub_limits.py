@@ -123,7 +123,7 @@ def test_slow_subscriber_is_cut_off_at_pubsub_limit_without_hurting_others(daemo
         proc.start()
         checkers.append((proc, ours))
     for proc, conn in checkers:
-        assert conn.poll(30) and conn.recv() == "ready"
+        assert conn.poll(120) and conn.recv() == "ready"
     pub = socket.create_connection(("127.0.0.1", port), timeout=30)
     idle = publish_timed(pub, 0, idle_count)
     start_rss = rss_kib(daemon.pid, "VmRSS")
@@ -135,7 +135,7 @@ def test_slow_subscriber_is_cut_off_at_pubsub_limit_without_hurting_others(daemo
     flood = publish_timed(pub, idle_count, idle_count + flood_count)
 
     for proc, conn in checkers:
-        assert conn.poll(60), "a good subscriber did not receive everything"
+        assert conn.poll(300), "a good subscriber did not receive everything"
         total = idle_count + flood_count
         assert conn.recv() == (total + total // QUIET_EVERY, None)
         proc.join(10)
@@ -199,7 +199,7 @@ def test_soft_limit_set_live_disconnects_after_its_seconds(daemon):
     omem = [int(c["omem"]) for c in r.client_list() if c["name"] == "soft"]
     assert omem and omem[0] > 512 * 1024
     # Nothing more is published: the clients cron closes it.
-    wait_for(lambda: "soft" not in [c["name"] for c in r.client_list()], 10, "soft close")
+    wait_for(lambda: "soft" not in [c["name"] for c in r.client_list()], 30, "soft close")
     assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
     s.close()
 
@@ -217,7 +217,7 @@ def test_normal_class_limit_and_no_limit_for_pubsub_when_zeroed(daemon):
             hog.sendall(big)
     except OSError:
         pass
-    wait_for(lambda: "hog" not in [c["name"] for c in r.client_list()], 10, "hog close")
+    wait_for(lambda: "hog" not in [c["name"] for c in r.client_list()], 30, "hog close")
     assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
     # With pubsub limits at 0, a subscriber may queue past 32mb... within reason:
     pub = socket.create_connection(("127.0.0.1", daemon.port), timeout=30)

@@ -53,7 +53,7 @@ class Subscriber:
                                                     exception_handler=self._on_error)
         else:
             self.pubsub.subscribe("ch")
-        wait_for(lambda: self.poll() or self.pubsub.subscribed, 10, "subscription")
+        wait_for(lambda: self.poll() or self.pubsub.subscribed, 30, "subscription")
 
     def _handle(self, message):
         self.received.append(message["data"])
@@ -82,12 +82,14 @@ class Subscriber:
         self.pubsub.close()
 
 
-def delivered(admin, sub, tag):
-    """Publish probes until one reaches the subscriber."""
+def delivered(admin, sub, tag, patience=0.3):
+    """Publish a probe; True once it reached the subscriber within `patience`
+    s. A short patience suits a probe retried by wait_for; a single probe
+    that must arrive gets a ceiling for a loaded machine."""
     n = len(sub.received)
     probe = ("%s-%d" % (tag, n)).encode()
     admin.publish("ch", probe)
-    deadline = time.monotonic() + 0.3
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         sub.poll()
         if probe in sub.received:
@@ -96,7 +98,7 @@ def delivered(admin, sub, tag):
     return False
 
 
-def works(kind, r, sub, admin, tag):
+def works(kind, r, sub, admin, tag, patience=0.3):
     """One round trip of this client shape; True when correct."""
     if kind == "client":
         r.set("k", tag)
@@ -106,7 +108,7 @@ def works(kind, r, sub, admin, tag):
         p.set("k", tag).incr("n").get("k")
         res = p.execute()
         return res[0] is True and res[2] == tag.encode()
-    return delivered(admin, sub, tag)
+    return delivered(admin, sub, tag, patience)
 
 
 def client_ids(admin, kind):
@@ -169,7 +171,7 @@ def test_redis_py_recovers_with_default_settings(make_daemon, kind, event, proto
         return redis.Redis(port=d.port, protocol=2, socket_timeout=10)
 
     try:
-        assert works(kind, r, sub, admin, "before")
+        assert works(kind, r, sub, admin, "before", patience=20)
         ids_before = client_ids(admin, kind)
         admin = cause(event, kind, d, r, sub, admin, restart, ids_before)
         if kind.startswith("pubsub") and event == "idle-timeout":
@@ -194,12 +196,12 @@ def test_pubsub_get_message_without_retry_surfaces_the_disconnect(make_daemon):
     r = redis.Redis(port=d.port, socket_timeout=10, protocol=2, retry=Retry(NoBackoff(), 0))
     sub = Subscriber(r, threaded=False)
     try:
-        assert delivered(admin, sub, "before")
+        assert delivered(admin, sub, "before", patience=20)
         admin.client_kill_filter(_type="pubsub")
         with pytest.raises(redis.ConnectionError):
             sub.pubsub.get_message(timeout=1)
         # Calling again reconnects and re-subscribes.
-        assert wait_for(lambda: delivered(admin, sub, "after"), 10, "re-subscription")
+        assert wait_for(lambda: delivered(admin, sub, "after"), 30, "re-subscription")
     finally:
         sub.close()
         r.close()

@@ -193,30 +193,36 @@ def test_flooding_client_is_cut_off_and_others_stay_fast(make_daemon, total, kin
     pinger = Pinger(d.port)
     base = pinger.sample(300)
     rss_before = rss_mb(d.pid)
-    result = {}
-    if kind == "pipeline-no-read":
-        chunk = multibulk(b"ECHO", b"e" * 4096) * 16
-        t = threading.Thread(target=flood, args=(d.port, total, chunk, result))
-    else:
-        t = threading.Thread(target=giant_query, args=(d.port, total, result))
-    t.start()
     loaded = []
-    while t.is_alive():
-        loaded.append(pinger.ping_ms())
-        time.sleep(0.005)
-    t.join()
+    rounds = 0
+    # Flooders one after another until the pings under flood are enough
+    # for a p99 (200): one flood is cut off in a second or so, and the p99
+    # of its 30-odd samples was their maximum, one stall of a loaded machine.
+    while len(loaded) < 200 and rounds < 30:
+        result = {}
+        if kind == "pipeline-no-read":
+            chunk = multibulk(b"ECHO", b"e" * 4096) * 16
+            t = threading.Thread(target=flood, args=(d.port, total, chunk, result))
+        else:
+            t = threading.Thread(target=giant_query, args=(d.port, total, result))
+        t.start()
+        while t.is_alive():
+            loaded.append(pinger.ping_ms())
+            time.sleep(0.005)
+        t.join()
+        rounds += 1
+        assert result["outcome"] in ("ConnectionResetError", "BrokenPipeError"), result
+        assert result["sent"] < total
     info = d.client(protocol=2).info("stats")
     peak = hwm_mb(d.pid)
-    print("%s: %s after %d MB; ping p99 baseline %.2f ms, loaded %.2f ms (%d samples); "
-          "rss before %.1f MB, peak %.1f MB" % (kind, result["outcome"], result["sent"] >> 20,
-                                                p99(base), p99(loaded), len(loaded),
-                                                rss_before, peak))
-    assert result["outcome"] in ("ConnectionResetError", "BrokenPipeError"), result
-    assert result["sent"] < total
+    print("%s x%d: %s after %d MB; ping p99 baseline %.2f ms, loaded %.2f ms (%d samples); "
+          "rss before %.1f MB, peak %.1f MB" % (kind, rounds, result["outcome"],
+                                                result["sent"] >> 20, p99(base), p99(loaded),
+                                                len(loaded), rss_before, peak))
     if kind == "pipeline-no-read":
-        assert info["client_output_buffer_limit_disconnections"] == 1
+        assert info["client_output_buffer_limit_disconnections"] == rounds
     else:
-        assert "Closing client that reached max query buffer length" in d.log()
+        assert d.log().count("Closing client that reached max query buffer length") == rounds
     assert p99(loaded) < latency_bound(p99(base))
     # One client's 32 MB limit, plus the bytearray's growth slack and the
     # reads in flight: 96 MB over the start is far below what 256 MB
@@ -245,7 +251,7 @@ def start_with_nofile(tmp_path, limit):
                 return s.recv(10) == b"+PONG\r\n"
         except OSError:
             return False
-    wait_for(ready, 15, "sakerd under ulimit -n %d" % limit)
+    wait_for(ready, 60, "sakerd under ulimit -n %d" % limit)
     return proc, port
 
 
@@ -258,13 +264,13 @@ def test_low_fd_limit_lowers_maxclients_and_never_runs_out(tmp_path):
         log = (tmp_path / "sakerd.log").read_text()
         assert "maxclients has been reduced to 68 to compensate for low ulimit" in log
         held = [UnitConn(port) for _ in range(68)]
-        wait_for(lambda: other_clients_via(held[0]) == 67, 10, "68 clients")
+        wait_for(lambda: other_clients_via(held[0]) == 67, 30, "68 clients")
         extra = [UnitConn(port) for _ in range(50)]
         for c in extra:
             assert c.read_until_closed() == b"-ERR max number of clients reached\r\n"
             c.close()
         held.pop().close()
-        wait_for(lambda: other_clients_via(held[0]) == 66, 10, "a freed slot")
+        wait_for(lambda: other_clients_via(held[0]) == 66, 30, "a freed slot")
         late = UnitConn(port)
         late.send(b"PING\r\n")
         assert late.read_unit() == b"+PONG\r\n"
@@ -273,7 +279,7 @@ def test_low_fd_limit_lowers_maxclients_and_never_runs_out(tmp_path):
             c.close()
     finally:
         proc.terminate()
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0
 
 
 def other_clients_via(c):

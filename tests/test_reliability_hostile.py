@@ -340,7 +340,7 @@ def park_and_free_largest_bulks(port):
              20, "the parked bulks to be read")
     for c in conns:
         c.close()
-    wait_for(lambda: connected_clients(port) == 1, 10, "the parked connections to be freed")
+    wait_for(lambda: connected_clients(port) == 1, 60, "the parked connections to be freed")
 
 
 def client_list(port):
@@ -370,7 +370,7 @@ def test_hostile_traffic_never_breaks_healthy_connections(make_daemon):
         phases=[Phase.explicit, Phase.reuse, Phase.generate]))
     assert d.proc.poll() is None, d.output()
     # Every connection of the run is closed: only the one asking remains.
-    wait_for(lambda: connected_clients(d.port) == 1, 10, "all fuzz connections to be freed")
+    wait_for(lambda: connected_clients(d.port) == 1, 60, "all fuzz connections to be freed")
     peak = hwm_mb(d.pid)
     after = rss_mb(d.pid)
     # Hundreds of parked bulks (each up to 8 MB) come and go in a run: a leak
@@ -408,9 +408,9 @@ def test_seeded_socket_fuzz_leaves_daemon_serving(make_daemon, seconds):
         print(fuzz_socket.summary(stats))
         assert d.proc.poll() is None, d.output()
         assert stats["connections"] > 50 and stats["pings_ok"] == stats["pings"] > 0, stats
-        wait_for(lambda: connected_clients(d.port) == 1, 10, "all fuzz connections to be freed")
+        wait_for(lambda: connected_clients(d.port) == 1, 60, "all fuzz connections to be freed")
         trims = allocator_trims(d.port)
-        wait_for(lambda: allocator_trims(d.port) > trims, 5, "a heap trim after the last close")
+        wait_for(lambda: allocator_trims(d.port) > trims, 30, "a heap trim after the last close")
         after.append(rss_mb(d.pid))
     print("rss: fresh %.1f MB, after each round %s MB, peak %.1f MB" % (start, after, hwm_mb(d.pid)))
     assert max(after) < start + RSS_SLACK_MB, (start, after)

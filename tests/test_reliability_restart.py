@@ -88,7 +88,7 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
     config = "pidfile %s\n" % pidfile
     d = make_daemon(config, subdir="node")
     r = d.client(protocol=2)
-    before = {n: wait_for(lambda n=n: running_pid(r, n), 10, n + " running")
+    before = {n: wait_for(lambda n=n: running_pid(r, n), 30, n + " running")
               for n in SLEEPS}
 
     stop, acked = threading.Event(), []
@@ -108,13 +108,13 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
     # A survivor that dies while sakerd is down leaves a stale pidfile
     # behind: that program is started afresh, not adopted.
     os.kill(before["withpid"], signal.SIGKILL)
-    wait_for(lambda: not marked_processes("withpid"), 10, "withpid to die")
+    wait_for(lambda: not marked_processes("withpid"), 30, "withpid to die")
 
     log_size = os.path.getsize(d.logfile)
     d2 = make_daemon(config, subdir="node", port=d.port)
     r2 = d2.client(protocol=2)
     assert pidfile.read_text() == "%d\n" % d2.pid
-    after = {n: wait_for(lambda n=n: running_pid(r2, n), 10, n + " running") for n in before}
+    after = {n: wait_for(lambda n=n: running_pid(r2, n), 30, n + " running") for n in before}
     assert after["nopid"] == before["nopid"]          # adopted by its marker
     assert after["envless"] == before["envless"]      # adopted by its pidfile
     assert after["withpid"] != before["withpid"]      # gone: started afresh
@@ -130,11 +130,11 @@ def test_kill9_under_load_restarts_cleanly_and_adopts_supervised(make_daemon, tm
     # autorestart starts exactly one new copy.
     os.kill(before["nopid"], signal.SIGKILL)
     restarted = wait_for(lambda: (running_pid(r2, "nopid") or before["nopid"]) != before["nopid"]
-                         and running_pid(r2, "nopid"), 10, "nopid restarted")
+                         and running_pid(r2, "nopid"), 30, "nopid restarted")
     assert marked_processes("nopid") == [restarted]
     assert r2.info("processes")["zombies"] == 0
 
     # A clean stop stops the adopted program too.
     assert d2.stop() == 0
-    wait_for(lambda: not any(marked_processes(n) for n in SLEEPS), 10,
+    wait_for(lambda: not any(marked_processes(n) for n in SLEEPS), 30,
              "supervised programs to stop with sakerd")

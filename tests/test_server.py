@@ -79,8 +79,8 @@ def test_idle_timeout_closes_normal_clients_but_not_subscribers_or_monitors(make
     assert exchange(mon, b"MONITOR\r\n") == [b"OK"]
     assert exchange(idle, b"PING\r\n") == [b"PONG"]
     start = time.monotonic()
-    assert idle.read_all(timeout=10) == b""
-    assert 1.0 <= time.monotonic() - start < 4.0
+    assert idle.read_all(timeout=60) == b""     # a ceiling for a loaded machine
+    assert time.monotonic() - start >= 1.0      # not before `timeout 1`
     r = d.client(protocol=2)
     assert r.publish("ch", "still here") == 1
     assert sub.read_reply() == [b"message", b"ch", b"still here"]
@@ -383,7 +383,7 @@ def test_redis_cli_with_arguments_and_interactively(daemon):
     try:
         out = b""
         os.write(fd, b"ping\r")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30   # a ceiling for a loaded machine
         while b"PONG" not in out:
             assert time.monotonic() < deadline, out
             if select.select([fd], [], [], 0.5)[0]:
@@ -415,7 +415,7 @@ def test_shutdown_closes_the_connection_and_exits_0(make_daemon, tmp_path, args)
     assert exchange(c, b"SHUTDOWN ABORT\r\n") == [("error", b"ERR No shutdown in progress.")]
     c.send(b"SHUTDOWN" + args + b"\r\n")
     assert c.read_all() == b""
-    assert d.proc.wait(5) == 0
+    assert d.proc.wait(60) == 0
     assert not pidfile.exists()
 
 
@@ -511,7 +511,7 @@ def test_an_address_that_cannot_be_bound_refuses_to_start(make_daemon):
     # (A default user without @exec: sakerd refuses an open one off loopback.)
     d = make_daemon("bind 127.0.0.1 192.0.2.1\nuser default on nopass ~* &* +@all -@exec\n",
                     wait=False)
-    assert d.proc.wait(10) == 1
+    assert d.proc.wait(60) == 1
     assert "Could not create server TCP listening socket 192.0.2.1:%d" % d.port in d.output()
 
 
