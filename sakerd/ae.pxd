@@ -2,7 +2,7 @@
 
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
-from libc.errno cimport errno, EINTR
+from libc.errno cimport EINTR, errno as c_errno   # ae.py imports Python's errno
 from libc.math cimport ceil
 
 cdef bint COMPILED
@@ -45,7 +45,7 @@ cdef inline list epoll_poll(int epfd, object timeout):
     with nogil:
         n = epoll_wait(epfd, fired_events, 1024, ms)
     if n < 0:
-        if errno == EINTR:
+        if c_errno == EINTR:
             PyErr_CheckSignals()
             return out
         PyErr_SetFromErrno(OSError)
