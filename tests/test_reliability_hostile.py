@@ -370,7 +370,12 @@ def test_hostile_traffic_never_breaks_healthy_connections(make_daemon):
         phases=[Phase.explicit, Phase.reuse, Phase.generate]))
     assert d.proc.poll() is None, d.output()
     # Every connection of the run is closed: only the one asking remains.
-    wait_for(lambda: connected_clients(d.port) == 1, 60, "all fuzz connections to be freed")
+    try:
+        wait_for(lambda: connected_clients(d.port) == 1, 60, "all fuzz connections to be freed")
+    except AssertionError as e:
+        # Which ones stayed, and what they were doing, for the report.
+        raise AssertionError("%s; CLIENT LIST:\n%s" % (e, client_list(d.port).decode(
+            "latin-1"))) from None
     peak = hwm_mb(d.pid)
     after = rss_mb(d.pid)
     # Hundreds of parked bulks (each up to 8 MB) come and go in a run: a leak
