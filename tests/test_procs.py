@@ -131,8 +131,11 @@ def test_exec_child_gets_cwd_env_files_and_nothing_else(make_daemon, tmp_path):
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     script = ("ls /proc/$$/fd; pwd; echo $FOO; grep SigIgn /proc/$$/status; "
               "echo oops >&2; exit 0")
+    # wait_ms: a ceiling (exec answers as soon as the child exits); the
+    # default 100 ms can pass before a loaded machine has run the shell.
     res = pair(r, 'saker.exec({"sh", "-c", ARGV[1]}, {cwd = "/usr", env = {FOO = "bar"}, '
-                  'stdout = ARGV[2], stderr = ARGV[3]})', script, str(out), str(err))
+                  'stdout = ARGV[2], stderr = ARGV[3], wait_ms = 30000})', script, str(out),
+               str(err))
     assert res == [None, "exited with status 0 (stdout: %s, stderr: %s)" % (out, err)]
     lines = out.read_text().splitlines()
     # Only stdin, stdout and stderr: none of sakerd's sockets leak into the child.
@@ -159,7 +162,9 @@ def test_exec_returns_the_daemon_pid_from_its_pidfile(make_daemon, tmp_path):
         # Its parent exited; as a child subreaper sakerd adopted it. (The
         # pidfile may be written before the background shell execs sleep.)
         wait_for(lambda: proc_stat(pid)[4] == "sleep", what="exec of sleep")
-        assert proc_stat(pid)[1] == d.pid
+        # The subshell writes the pidfile before it exits: sakerd adopts the
+        # sleep once it has.
+        wait_for(lambda: proc_stat(pid)[1] == d.pid, what="the sleep adopted by sakerd")
     finally:
         kill_quietly(pid)
     wait_for(lambda: pid not in children_of(d.pid), what="the daemon to be reaped")
