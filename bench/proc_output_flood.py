@@ -20,7 +20,6 @@ STATUS output_dropped_lines (they reach the file only).
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,18 +42,8 @@ PROGRAMS = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from history_memory import free_port, rss_mib  # noqa: E402  (bench's shared helpers)
 
 
 def cpu_seconds(pid):
